@@ -1,0 +1,64 @@
+"""tt_ref: the reference implementation of tensor-train methods for vector sets.
+
+One body of code written against the Python Array API standard: the readable NumPy
+oracle, the standard-only proof on ``array_api_strict``, and GPU speed on CuPy.
+
+Public names are resolved lazily (PEP 562), so ``import tt_ref`` stays cheap and the
+optional layers (plots, baselines) load only when used.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+# name -> module that defines it; layers: backend, format, algorithms, point clouds,
+# index / OOD, CLI.
+_EXPORTS = {
+    # backend layer
+    "BACKENDS": "_backend",
+    "to_backend": "_backend",
+    "namespace_for": "_backend",
+    "is_backend_available": "_backend",
+    # TT format
+    "TensorTrain": "tensor_train",
+    # TT algorithms
+    "tt_svd": "svd",
+    "round": "rounding",
+    "orthogonalize": "rounding",
+    "full": "evaluate",
+    "get_many": "evaluate",
+    "add": "arithmetic",
+    "sub": "arithmetic",
+    "scale": "arithmetic",
+    "hadamard": "arithmetic",
+    "dot": "arithmetic",
+    "norm": "arithmetic",
+    "random_tt": "creation",
+    "TTMatrix": "tt_matrix",
+    "ttm_svd": "tt_matrix",
+    "to_dense": "tt_matrix",
+    "matvec": "tt_matrix",
+    # point clouds
+    "TTPointCloud": "point_cloud",
+    "fit_point_cloud": "fit",
+    # index and OOD
+    "TTIndex": "index",
+    "KNNDetector": "ood",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tt_ref' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

@@ -1,0 +1,356 @@
+"""Backend helpers: the one place that knows about NumPy, CuPy and array-api-strict.
+
+Everything else in tt_ref is written against the Python Array API standard and gets
+its namespace ``xp`` from its inputs (:func:`array_namespace`) once per public
+function. What the standard lacks lives here, once:
+
+* random numbers (drawn on the host from ``numpy.random.Generator`` so that one seed
+  gives the same numbers on every backend, then cast and moved);
+* scatter-add (``np.add.at`` / ``cupyx.scatter_add`` fast paths, a standard-only
+  one-hot matmul otherwise);
+* top-k smallest along the last axis (``argpartition`` fast paths, ``argsort``
+  otherwise);
+* moving arrays between backends and device synchronisation for timers.
+
+Each fast path is tested to agree with the standard-only path
+(``tests/test_backend.py``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+__all__ = [
+    "BACKENDS",
+    "array_namespace",
+    "namespace_for",
+    "backend_name",
+    "is_backend_available",
+    "resolve_dtype",
+    "to_numpy",
+    "from_numpy",
+    "move_array",
+    "to_backend",
+    "synchronize",
+    "as_float_array",
+    "check_finite",
+    "default_rng",
+    "random_normal",
+    "random_uniform",
+    "random_integers",
+    "random_choice",
+    "scatter_add",
+    "topk_smallest",
+    "take_along_last_axis",
+    "to_scalar",
+]
+
+#: The backends tt_ref accepts wherever an array is created from nothing.
+BACKENDS = ("numpy", "cupy", "array_api_strict")
+
+
+# --------------------------------------------------------------------------- namespaces
+def array_namespace(*arrays: Any, names: tuple[str, ...] | None = None):
+    """Array API namespace of ``arrays`` (``array_api_compat.array_namespace``).
+
+    Raises a ``TypeError`` naming the arguments when they come from different array
+    libraries (mixing NumPy and CuPy, say), instead of the library's own message.
+    """
+    try:
+        return array_api_compat.array_namespace(*arrays)
+    except TypeError as exc:
+        kinds = [type(a).__module__.split(".")[0] + "." + type(a).__name__ for a in arrays]
+        labels = names if names is not None else tuple(f"argument {i}" for i in range(len(arrays)))
+        desc = ", ".join(f"{n}: {k}" for n, k in zip(labels, kinds))
+        raise TypeError(
+            f"inputs must all come from one array backend, got {desc}; "
+            "move them with tt_ref.to_backend(obj, backend) first"
+        ) from exc
+
+
+def namespace_for(backend: str):
+    """The Array API namespace for a backend name in :data:`BACKENDS`."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "numpy":
+        return array_api_compat.array_namespace(np.empty(0))
+    if backend == "array_api_strict":
+        try:
+            return importlib.import_module("array_api_strict")
+        except ImportError as exc:
+            raise ImportError(
+                "backend='array_api_strict' needs the array-api-strict package: "
+                "pip install array-api-strict"
+            ) from exc
+    try:
+        cupy = importlib.import_module("cupy")
+    except ImportError as exc:
+        raise ImportError(
+            "backend='cupy' needs CuPy and an NVIDIA GPU: pip install 'tt-ref[gpu]'"
+        ) from exc
+    return array_api_compat.array_namespace(cupy.empty(0))
+
+
+def backend_name(xp) -> str:
+    """Name in :data:`BACKENDS` of a namespace returned by :func:`array_namespace`."""
+    if array_api_compat.is_numpy_namespace(xp):
+        return "numpy"
+    if array_api_compat.is_cupy_namespace(xp):
+        return "cupy"
+    if getattr(xp, "__name__", "") == "array_api_strict":
+        return "array_api_strict"
+    raise TypeError(f"unsupported array namespace {getattr(xp, '__name__', xp)!r}")
+
+
+def is_backend_available(backend: str) -> bool:
+    """Whether ``backend`` can be used here (for CuPy: installed and a GPU visible)."""
+    try:
+        xp = namespace_for(backend)
+    except ImportError:
+        return False
+    if backend == "cupy":
+        try:
+            import cupy
+
+            return cupy.cuda.runtime.getDeviceCount() > 0 and xp is not None
+        except Exception:  # CUDA driver errors come in many types
+            return False
+    return True
+
+
+def resolve_dtype(dtype: Any, xp, *, name: str = "dtype"):
+    """Map ``"float32"``, ``numpy.float32`` or ``xp.float32`` (same for 64) to ``xp``'s dtype."""
+    if dtype is None:
+        return xp.float64
+    label = getattr(dtype, "__name__", None) or str(dtype)
+    label = label.rsplit(".", 1)[-1].replace("'", "").replace(">", "")
+    for candidate in ("float64", "float32"):
+        if label == candidate or dtype == getattr(xp, candidate):
+            return getattr(xp, candidate)
+    raise TypeError(f"{name} must be float32 or float64, got {dtype!r}")
+
+
+# --------------------------------------------------------------------------- moving data
+def to_numpy(x) -> np.ndarray:
+    """Host NumPy copy (or view) of an array from any supported backend."""
+    if isinstance(x, np.ndarray):
+        return x
+    if array_api_compat.is_cupy_array(x):
+        return x.get()
+    try:
+        return np.asarray(x)
+    except (TypeError, ValueError, RuntimeError):
+        return np.from_dlpack(x)
+
+
+def from_numpy(x: np.ndarray, xp, *, dtype=None):
+    """Move a host array to namespace ``xp`` (casting on the host first, if asked)."""
+    x = np.asarray(x)
+    if dtype is not None:
+        x = x.astype(np.dtype(_dtype_label(dtype)), copy=False)
+    return xp.asarray(x)
+
+
+def move_array(x, backend: str):
+    """Move one array to ``backend`` (a no-op when it is already there)."""
+    xp = namespace_for(backend)
+    try:
+        if backend_name(array_namespace(x)) == backend:
+            return x
+    except TypeError:
+        pass
+    return xp.asarray(to_numpy(x))
+
+
+def to_backend(obj, backend: str):
+    """Move any tt_ref object (or a bare array) to ``backend``.
+
+    tt_ref objects implement ``to_backend(backend)``; arrays are moved through the
+    host. Values are bit-for-bit the same after the move.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    method = getattr(obj, "to_backend", None)
+    if callable(method):
+        return method(backend)
+    if isinstance(obj, (tuple, list)):
+        return type(obj)(to_backend(o, backend) for o in obj)
+    return move_array(obj, backend)
+
+
+def synchronize(xp) -> None:
+    """Wait for the device (CuPy) so a timer measures the work, not its launch."""
+    if backend_name(xp) == "cupy":
+        import cupy
+
+        cupy.cuda.Device().synchronize()
+
+
+def to_scalar(x) -> float:
+    """A Python float from a 0-d array (a host sync on GPU backends)."""
+    return float(x)
+
+
+def _dtype_label(dtype) -> str:
+    label = getattr(dtype, "__name__", None) or str(dtype)
+    label = label.rsplit(".", 1)[-1].replace("'", "").replace(">", "")
+    if label not in ("float32", "float64"):
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}")
+    return label
+
+
+# --------------------------------------------------------------------------- validation
+def as_float_array(x, *, name: str, xp=None, ndim: int | None = None, check_values: bool = True):
+    """Validate an input array: a real floating array of ``ndim`` dimensions, finite.
+
+    Integer arrays are cast to float64. Lists and tuples are not accepted (the backend
+    would be ambiguous); NumPy arrays are.
+    """
+    if xp is None:
+        try:
+            xp = array_namespace(x, names=(name,))
+        except TypeError as exc:
+            raise TypeError(f"{name} must be an array (numpy, cupy or array_api_strict), got {type(x).__name__}") from exc
+    if xp.isdtype(x.dtype, "integral") or x.dtype == xp.bool:
+        x = xp.astype(x, xp.float64)
+    elif not xp.isdtype(x.dtype, "real floating"):
+        raise TypeError(f"{name} must have a real floating dtype (float32 or float64), got {x.dtype}")
+    if ndim is not None and x.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions, got shape {tuple(x.shape)}")
+    if check_values:
+        check_finite(x, name=name, xp=xp)
+    return x
+
+
+def check_finite(x, *, name: str, xp=None) -> None:
+    """Raise ``ValueError`` naming ``name`` if ``x`` holds NaN or inf (one host sync)."""
+    xp = xp if xp is not None else array_namespace(x)
+    if x.size != 0 and not bool(xp.all(xp.isfinite(x))):
+        raise ValueError(f"{name} contains NaN or inf")
+
+
+# --------------------------------------------------------------------------- random numbers
+def default_rng(seed) -> np.random.Generator:
+    """Host generator from an int seed, a ``SeedSequence`` or an existing Generator."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(seed)
+
+
+def random_normal(seed, shape, *, xp, dtype=None):
+    """Standard normal numbers of ``shape``: drawn in float64 on the host, cast, moved."""
+    rng = default_rng(seed)
+    values = rng.standard_normal(size=tuple(shape))
+    return from_numpy(values, xp, dtype=_dtype_label(resolve_dtype(dtype, xp)))
+
+
+def random_uniform(seed, shape, *, xp, dtype=None, low: float = 0.0, high: float = 1.0):
+    """Uniform numbers on ``[low, high)``: drawn on the host, cast, moved."""
+    rng = default_rng(seed)
+    values = rng.uniform(low, high, size=tuple(shape))
+    return from_numpy(values, xp, dtype=_dtype_label(resolve_dtype(dtype, xp)))
+
+
+def random_integers(seed, low: int, high: int, shape, *, xp):
+    """Integers on ``[low, high)`` as ``xp.int64``: drawn on the host, moved."""
+    rng = default_rng(seed)
+    return xp.asarray(rng.integers(low, high, size=tuple(shape), dtype=np.int64))
+
+
+def random_choice(seed, n: int, size: int, *, xp, replace: bool = False):
+    """``size`` indices from ``range(n)`` as ``xp.int64`` (without replacement by default)."""
+    rng = default_rng(seed)
+    return xp.asarray(rng.choice(n, size=size, replace=replace).astype(np.int64))
+
+
+# --------------------------------------------------------------------------- scatter-add
+def scatter_add(n_rows: int, indices, values, *, xp, force_standard: bool = False):
+    """Sum the rows of ``values`` into ``n_rows`` buckets: ``out[indices[b]] += values[b]``.
+
+    Parameters
+    ----------
+    n_rows : int
+        Number of output rows.
+    indices : array of int, shape (B,)
+        Destination row of each input row, in ``[0, n_rows)``.
+    values : array, shape (B, ...)
+        Rows to add.
+    force_standard : bool
+        Use the standard-only path (for tests of the fast paths).
+
+    Returns
+    -------
+    array, shape (n_rows, ...)
+    """
+    trailing = tuple(values.shape[1:])
+    name = backend_name(xp)
+    if not force_standard and name == "numpy":
+        out = np.zeros((n_rows,) + trailing, dtype=values.dtype)
+        np.add.at(out, np.asarray(indices), np.asarray(values))
+        return xp.asarray(out)
+    if not force_standard and name == "cupy":
+        import cupy
+        import cupyx
+
+        out = cupy.zeros((n_rows,) + trailing, dtype=values.dtype)
+        cupyx.scatter_add(out, indices, values)
+        return out
+    # Standard-only: a one-hot matrix product, chunked so memory stays O(chunk * n_rows).
+    flat = xp.reshape(values, (values.shape[0], -1))
+    out = xp.zeros((n_rows, flat.shape[1]), dtype=values.dtype)
+    rows = xp.arange(n_rows, dtype=indices.dtype)
+    chunk = max(1, 4_000_000 // max(n_rows, 1))
+    for start in range(0, flat.shape[0], chunk):
+        idx = indices[start : start + chunk]
+        onehot = xp.astype(idx[:, None] == rows[None, :], values.dtype)
+        out = out + xp.matrix_transpose(onehot) @ flat[start : start + chunk, :]
+    return xp.reshape(out, (n_rows,) + trailing)
+
+
+# --------------------------------------------------------------------------- top-k
+def take_along_last_axis(x, indices, *, xp):
+    """``x[..., indices]`` row by row for 2-D ``x`` and 2-D ``indices``."""
+    if hasattr(xp, "take_along_axis"):
+        return xp.take_along_axis(x, indices, axis=-1)
+    n_rows, n_cols = x.shape
+    offsets = xp.reshape(xp.arange(n_rows, dtype=indices.dtype) * n_cols, (n_rows, 1))
+    return xp.reshape(xp.take(xp.reshape(x, (-1,)), xp.reshape(indices + offsets, (-1,))), indices.shape)
+
+
+def topk_smallest(x, k: int, *, xp, force_standard: bool = False):
+    """The ``k`` smallest entries of each row of 2-D ``x``, sorted ascending.
+
+    Ties are broken by the smaller column index on every path, so the fast paths and
+    the standard path return the same indices.
+
+    Returns
+    -------
+    values, indices : arrays of shape (n_rows, k)
+    """
+    n_cols = x.shape[-1]
+    if not 1 <= k <= n_cols:
+        raise ValueError(f"k must be in [1, {n_cols}], got {k}")
+    name = backend_name(xp)
+    if not force_standard and name in ("numpy", "cupy") and k < n_cols // 4:
+        lib = np if name == "numpy" else importlib.import_module("cupy")
+        raw = x if name == "cupy" else np.asarray(x)
+        # Partition to k, then include every tie of the k-th value so tie-breaking by
+        # index is exact: take the k+ties candidates, sort them by (value, index).
+        part = lib.argpartition(raw, k - 1, axis=-1)[..., :k]
+        kth = lib.max(lib.take_along_axis(raw, part, axis=-1), axis=-1, keepdims=True)
+        n_le = int(lib.max(lib.sum(raw <= kth, axis=-1)))
+        if n_le <= 4 * k:
+            cand = lib.argpartition(raw, n_le - 1, axis=-1)[..., :n_le] if n_le < n_cols else lib.broadcast_to(lib.arange(n_cols), raw.shape)
+            cand = lib.sort(cand, axis=-1)
+            vals = lib.take_along_axis(raw, cand, axis=-1)
+            order = lib.argsort(vals, axis=-1, kind="stable")[..., :k]
+            idx = lib.take_along_axis(cand, order, axis=-1)
+            out_vals = lib.take_along_axis(raw, idx, axis=-1)
+            return xp.asarray(out_vals), xp.asarray(idx.astype(lib.int64))
+    order = xp.argsort(x, axis=-1, stable=True)[..., :k]
+    order = xp.astype(order, xp.int64)
+    return take_along_last_axis(x, order, xp=xp), order

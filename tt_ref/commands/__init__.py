@@ -1,0 +1,1 @@
+"""One module per ``tt-ref`` command; each exposes ``register(subparsers)``."""

@@ -1,0 +1,229 @@
+"""The TT format: an immutable tensor train and the validation of its cores.
+
+Definitions are in ``specs/tensor_train.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import array_api_compat
+
+from ._backend import array_namespace, backend_name, check_finite, to_backend as _move
+
+__all__ = ["TensorTrain", "validate_cores"]
+
+
+def validate_cores(
+    cores: Sequence,
+    *,
+    core_ndim: int = 3,
+    left_rank: int | None = 1,
+    right_rank: int | None = 1,
+    name: str = "cores",
+    check_values: bool = True,
+):
+    """Check a sequence of TT cores and return ``(tuple(cores), xp)``.
+
+    Every core must be an array of one backend, one real floating dtype, ``core_ndim``
+    dimensions ``(r_{j-1}, n_j[, m_j], r_j)``, with ``cores[j].shape[-1] ==
+    cores[j+1].shape[0]``. ``left_rank`` / ``right_rank`` pin the boundary ranks
+    (``None`` leaves one free, as the point-cloud format does on the left).
+    """
+    if isinstance(cores, (str, bytes)) or not hasattr(cores, "__len__"):
+        raise TypeError(f"{name} must be a sequence of arrays, got {type(cores).__name__}")
+    cores = tuple(cores)
+    if len(cores) == 0:
+        raise ValueError(f"{name} must hold at least one core")
+    labels = tuple(f"{name}[{j}]" for j in range(len(cores)))
+    xp = array_namespace(*cores, names=labels)
+    dtype = cores[0].dtype
+    for j, core in enumerate(cores):
+        if core.ndim != core_ndim:
+            layout = "(r_{j-1}, n_j, r_j)" if core_ndim == 3 else "(r_{j-1}, m_j, n_j, r_j)"
+            raise ValueError(
+                f"{name}[{j}] must have {core_ndim} dimensions {layout}, got shape {tuple(core.shape)}"
+            )
+        if not xp.isdtype(core.dtype, "real floating"):
+            raise TypeError(f"{name}[{j}] must be float32 or float64, got {core.dtype}")
+        if core.dtype != dtype:
+            raise TypeError(f"{name}[{j}] has dtype {core.dtype} but {name}[0] has {dtype}; cast them to one dtype")
+        if any(s < 1 for s in core.shape):
+            raise ValueError(f"{name}[{j}] has an empty dimension: shape {tuple(core.shape)}")
+        if j > 0 and cores[j - 1].shape[-1] != core.shape[0]:
+            raise ValueError(
+                f"rank mismatch between {name}[{j - 1}] and {name}[{j}]: "
+                f"{name}[{j - 1}].shape[-1] = {cores[j - 1].shape[-1]} but "
+                f"{name}[{j}].shape[0] = {core.shape[0]}"
+            )
+    if left_rank is not None and cores[0].shape[0] != left_rank:
+        raise ValueError(f"{name}[0].shape[0] (the left boundary rank) must be {left_rank}, got {cores[0].shape[0]}")
+    if right_rank is not None and cores[-1].shape[-1] != right_rank:
+        raise ValueError(
+            f"{name}[{len(cores) - 1}].shape[-1] (the right boundary rank) must be {right_rank}, "
+            f"got {cores[-1].shape[-1]}"
+        )
+    if check_values:
+        for label, core in zip(labels, cores):
+            check_finite(core, name=label, xp=xp)
+    return cores, xp
+
+
+class TensorTrain:
+    """An immutable tensor in the TT format.
+
+    ``A[i_1, ..., i_d] = G_1[:, i_1, :] @ G_2[:, i_2, :] @ ... @ G_d[:, i_d, :]`` with
+    cores ``G_j`` of shape ``(r_{j-1}, n_j, r_j)`` and ``r_0 = r_d = 1``. Multi-indices
+    flatten in C order (``i_1`` slowest).
+
+    Parameters
+    ----------
+    cores : sequence of arrays
+        The cores, all of one backend and one float dtype.
+    check_values : bool, default True
+        Reject NaN or inf in the cores (one device sync per core).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tt_ref import TensorTrain
+    >>> tt = TensorTrain([np.ones((1, 2, 3)), np.ones((3, 4, 1))])
+    >>> tt.shape, tt.ranks, tt.n_params
+    ((2, 4), (1, 3, 1), 18)
+    >>> float(tt[1, 3])
+    3.0
+    """
+
+    __slots__ = ("_cores", "_xp")
+
+    def __init__(self, cores: Sequence, *, check_values: bool = True):
+        cores, xp = validate_cores(cores, check_values=check_values)
+        object.__setattr__(self, "_cores", cores)
+        object.__setattr__(self, "_xp", xp)
+
+    @classmethod
+    def _from_cores(cls, cores, xp=None) -> "TensorTrain":
+        """Wrap cores produced by tt_ref itself: shape checks only, no device sync."""
+        return cls(cores, check_values=False)
+
+    def __setattr__(self, key, value):
+        raise AttributeError("TensorTrain is immutable; operations return new tensors")
+
+    def __delattr__(self, key):
+        raise AttributeError("TensorTrain is immutable")
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def cores(self) -> tuple:
+        """The cores ``(r_{j-1}, n_j, r_j)`` as a tuple."""
+        return self._cores
+
+    @property
+    def xp(self):
+        """The Array API namespace of the cores."""
+        return self._xp
+
+    @property
+    def backend(self) -> str:
+        """``"numpy"``, ``"cupy"`` or ``"array_api_strict"``."""
+        return backend_name(self._xp)
+
+    @property
+    def ndim(self) -> int:
+        return len(self._cores)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(c.shape[1]) for c in self._cores)
+
+    @property
+    def ranks(self) -> tuple[int, ...]:
+        """``(r_0, r_1, ..., r_d)`` including the boundary ranks ``r_0 = r_d = 1``."""
+        return (1,) + tuple(int(c.shape[-1]) for c in self._cores)
+
+    @property
+    def max_rank(self) -> int:
+        return max(self.ranks)
+
+    @property
+    def dtype(self):
+        return self._cores[0].dtype
+
+    @property
+    def device(self):
+        return array_api_compat.device(self._cores[0])
+
+    @property
+    def n_params(self) -> int:
+        """Number of stored numbers, ``sum_j r_{j-1} n_j r_j``."""
+        return sum(int(c.shape[0] * c.shape[1] * c.shape[2]) for c in self._cores)
+
+    # ------------------------------------------------------------------ behaviour
+    def to_backend(self, backend: str) -> "TensorTrain":
+        """The same tensor with its cores moved to ``backend`` (bitwise equal)."""
+        return TensorTrain._from_cores(tuple(_move(c, backend) for c in self._cores))
+
+    def astype(self, dtype) -> "TensorTrain":
+        """The same tensor with cores cast to ``dtype`` (float32 or float64)."""
+        from ._backend import resolve_dtype
+
+        target = resolve_dtype(dtype, self._xp)
+        return TensorTrain._from_cores(tuple(self._xp.astype(c, target) for c in self._cores))
+
+    def __getitem__(self, index):
+        """One element ``A[i_1, ..., i_d]`` as a 0-d array (negative indices allowed)."""
+        if not isinstance(index, tuple):
+            index = (index,)
+        if len(index) != self.ndim:
+            raise IndexError(f"index must have {self.ndim} entries (one per mode), got {len(index)}")
+        xp = self._xp
+        vec = None
+        for j, (i, core) in enumerate(zip(index, self._cores)):
+            if isinstance(i, bool) or not isinstance(i, int) and not hasattr(i, "__index__"):
+                raise IndexError(f"index[{j}] must be an integer, got {type(i).__name__}")
+            i = int(i)
+            n = core.shape[1]
+            if not -n <= i < n:
+                raise IndexError(f"index[{j}] = {i} is out of range for mode {j} of size {n}")
+            slab = core[:, i % n, :]
+            vec = slab if vec is None else vec @ slab
+        return xp.reshape(vec, ())
+
+    def __repr__(self) -> str:
+        return (
+            f"TensorTrain(shape={self.shape}, ranks={self.ranks}, dtype={self.dtype}, "
+            f"backend={self.backend!r})"
+        )
+
+    # Arithmetic operators delegate to tt_ref.arithmetic (imported lazily: that module
+    # sits one layer above this one).
+    def __add__(self, other):
+        from .arithmetic import add
+
+        return add(self, other)
+
+    def __sub__(self, other):
+        from .arithmetic import sub
+
+        return sub(self, other)
+
+    def __neg__(self):
+        from .arithmetic import scale
+
+        return scale(self, -1.0)
+
+    def __mul__(self, other):
+        from .arithmetic import hadamard, scale
+
+        if isinstance(other, TensorTrain):
+            return hadamard(self, other)
+        return scale(self, other)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other):
+        from .arithmetic import scale
+
+        if isinstance(other, TensorTrain):
+            raise TypeError("division by a TensorTrain is not defined")
+        return scale(self, 1.0 / float(other))
