@@ -304,10 +304,11 @@ def scatter_add(n_rows: int, indices, values, *, xp, force_standard: bool = Fals
     out = xp.zeros((n_rows, flat.shape[1]), dtype=values.dtype)
     rows = xp.arange(n_rows, dtype=indices.dtype)
     chunk = max(1, 4_000_000 // max(n_rows, 1))
-    for start in range(0, flat.shape[0], chunk):
-        idx = indices[start : start + chunk]
-        onehot = xp.astype(idx[:, None] == rows[None, :], values.dtype)
-        out = out + xp.matrix_transpose(onehot) @ flat[start : start + chunk, :]
+    n_in = flat.shape[0]
+    for start in range(0, n_in, chunk):
+        stop = min(start + chunk, n_in)
+        onehot = xp.astype(indices[start:stop][:, None] == rows[None, :], values.dtype)
+        out = out + xp.matrix_transpose(onehot) @ flat[start:stop, :]
     return xp.reshape(out, (n_rows,) + trailing)
 
 

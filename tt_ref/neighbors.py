@@ -73,8 +73,10 @@ def nearest_neighbors(queries, base, k: int = 1, *, chunk_size: int | None = Non
         chunk_size = max(1, (1 << 24) // n_base)
     base_sq = xp.sum(base * base, axis=1)
     out_d, out_i = [], []
-    for start in range(0, queries.shape[0], chunk_size):
-        d2 = squared_distances(queries[start : start + chunk_size], base, xp=xp, base_sq_norms=base_sq)
+    n_queries = queries.shape[0]
+    for start in range(0, n_queries, chunk_size):
+        stop = min(start + chunk_size, n_queries)
+        d2 = squared_distances(queries[start:stop, :], base, xp=xp, base_sq_norms=base_sq)
         vals, ids = topk_smallest(d2, k, xp=xp)
         out_d.append(vals)
         out_i.append(ids)
