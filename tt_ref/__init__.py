@@ -26,7 +26,7 @@ _EXPORTS = {
     # TT algorithms
     "tt_svd": "svd",
     "round": "rounding",
-    "orthogonalize": "orthogonalize",
+    "orthogonalize": "rounding",
     "full": "evaluate",
     "get_many": "evaluate",
     "add": "arithmetic",
