@@ -300,7 +300,10 @@ def scatter_add(n_rows: int, indices, values, *, xp, force_standard: bool = Fals
         cupyx.scatter_add(out, indices, values)
         return out
     # Standard-only: a one-hot matrix product, chunked so memory stays O(chunk * n_rows).
-    flat = xp.reshape(values, (values.shape[0], -1))
+    width = 1
+    for size in trailing:
+        width *= int(size)
+    flat = xp.reshape(values, (values.shape[0], width))
     out = xp.zeros((n_rows, flat.shape[1]), dtype=values.dtype)
     rows = xp.arange(n_rows, dtype=indices.dtype)
     chunk = max(1, 4_000_000 // max(n_rows, 1))

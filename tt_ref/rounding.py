@@ -1,0 +1,179 @@
+"""Orthogonalization and rounding (recompression) of tensor trains.
+
+Definitions, guarantees and test tolerances are in ``specs/rounding.md``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+
+from ._linalg import _qr_positive, check_eps, check_max_rank, machine_eps, truncated_svd, unfolding_rank_rtol
+from .tensor_train import TensorTrain
+
+__all__ = ["orthogonalize", "round"]
+
+
+def _check_tt(tt, name: str = "tt") -> None:
+    if not isinstance(tt, TensorTrain):
+        raise TypeError(f"{name} must be a TensorTrain, got {type(tt).__name__}")
+
+
+def _orthogonalize_left(cores: list, xp, stop: int | None = None) -> list:
+    """Make cores ``0 .. stop-1`` left-orthonormal by QR, sweeping left to right.
+
+    The last core touched (``stop``, default ``d-1``) carries the norm. Ranks may
+    shrink to ``min(r_{j-1} n_j, r_j)``.
+    """
+    cores = list(cores)
+    stop = len(cores) - 1 if stop is None else stop
+    for j in range(stop):
+        r_left, n, r_right = cores[j].shape
+        q, r = _qr_positive(xp.reshape(cores[j], (r_left * n, r_right)), xp)
+        new_rank = q.shape[1]
+        cores[j] = xp.reshape(q, (r_left, n, new_rank))
+        nxt = cores[j + 1]
+        cores[j + 1] = xp.reshape(r @ xp.reshape(nxt, (r_right, -1)), (new_rank, nxt.shape[1], nxt.shape[2]))
+    return cores
+
+
+def _orthogonalize_right(cores: list, xp, stop: int = 0, fix_signs: bool = True) -> list:
+    """Make cores ``d-1 .. stop+1`` right-orthonormal by QR (of the transposed
+    unfoldings), sweeping right to left; core ``stop`` carries the norm.
+
+    ``fix_signs=False`` skips the ``diag(R) >= 0`` normalisation (``round`` does: its
+    truncation sweep fixes the signs of everything it returns).
+    """
+    cores = list(cores)
+    for j in range(len(cores) - 1, stop, -1):
+        r_left, n, r_right = cores[j].shape
+        unfolding = xp.matrix_transpose(xp.reshape(cores[j], (r_left, n * r_right)))
+        q, r = _qr_positive(unfolding, xp) if fix_signs else xp.linalg.qr(unfolding, mode="reduced")
+        new_rank = q.shape[1]
+        cores[j] = xp.reshape(xp.matrix_transpose(q), (new_rank, n, r_right))
+        prev = cores[j - 1]
+        merged = xp.reshape(prev, (-1, r_left)) @ xp.matrix_transpose(r)
+        cores[j - 1] = xp.reshape(merged, (prev.shape[0], prev.shape[1], new_rank))
+    return cores
+
+
+def orthogonalize(tt: TensorTrain, direction: str = "left") -> TensorTrain:
+    """The same tensor with orthonormal cores (by QR sweeps).
+
+    Parameters
+    ----------
+    tt : TensorTrain
+        The tensor.
+    direction : {"left", "right"}
+        ``"left"``: cores ``1 .. d-1`` become left-orthonormal (their unfoldings
+        ``(r_{j-1} n_j, r_j)`` have orthonormal columns) and the last core carries the
+        norm, so ``norm(tt) == ||cores[-1]||_F``. ``"right"``: the mirror image, cores
+        ``2 .. d`` right-orthonormal (unfoldings ``(r_{j-1}, n_j r_j)`` with orthonormal
+        rows) and the first core carries the norm.
+
+    Returns
+    -------
+    TensorTrain
+        The same tensor up to rounding error. Ranks may shrink where a rank exceeded
+        the size of the other side of its unfolding; they never grow. The QR factors
+        are sign-fixed (``diag(R) >= 0``), so the result is deterministic.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tt_ref import TensorTrain
+    >>> from tt_ref.rounding import orthogonalize
+    >>> tt = TensorTrain([np.ones((1, 2, 3)), np.ones((3, 4, 1))])
+    >>> left = orthogonalize(tt, "left")
+    >>> left.ranks
+    (1, 2, 1)
+    >>> g = left.cores[0].reshape(2, 2)
+    >>> bool(np.allclose(g.T @ g, np.eye(2)))
+    True
+    >>> print(f"{float(np.linalg.norm(left.cores[-1])):.6f}")   # ||tt|| = sqrt(2 * 4 * 3**2)
+    8.485281
+    """
+    _check_tt(tt)
+    if direction not in ("left", "right"):
+        raise ValueError(f"direction must be 'left' or 'right', got {direction!r}")
+    xp = tt.xp
+    if direction == "left":
+        cores = _orthogonalize_left(tt.cores, xp)
+    else:
+        cores = _orthogonalize_right(tt.cores, xp)
+    return TensorTrain._from_cores(tuple(cores))
+
+
+def round(tt: TensorTrain, *, eps: float | None = None, max_rank: int | None = None, return_error: bool = False):
+    """Recompress a tensor train to lower ranks (TT rounding, Oseledets 2011).
+
+    Orthogonalize right to left by QR, then truncate left to right with the per-step
+    threshold ``delta = eps / sqrt(d - 1) * ||tt||_F``, so that
+    ``||tt - round(tt)||_F <= eps ||tt||_F`` when only ``eps`` is given.
+
+    Parameters
+    ----------
+    tt : TensorTrain
+        The tensor to round.
+    eps : float, optional
+        Relative Frobenius accuracy, ``eps >= 0``. ``None`` or ``0`` removes only the
+        rank deficiency at machine precision (the result equals ``tt`` to rounding
+        error).
+    max_rank : int, optional
+        Upper bound on every rank (``>= 1``). With it the bound may not hold; the
+        achieved error is returned with ``return_error=True``.
+    return_error : bool, default False
+        Also return the achieved relative error ``||tt - result||_F / ||tt||_F``,
+        computed exactly from the discarded parts (which are mutually orthogonal).
+
+    Returns
+    -------
+    TensorTrain, or (TensorTrain, float) with ``return_error=True``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tt_ref import TensorTrain
+    >>> from tt_ref.rounding import round as tt_round
+    >>> rng = np.random.default_rng(0)
+    >>> a = TensorTrain([rng.standard_normal(s) for s in [(1, 4, 3), (3, 4, 3), (3, 4, 1)]])
+    >>> doubled = TensorTrain([np.concatenate([a.cores[0], a.cores[0]], axis=2),
+    ...                        np.concatenate([np.concatenate([a.cores[1], 0 * a.cores[1]], axis=2),
+    ...                                        np.concatenate([0 * a.cores[1], a.cores[1]], axis=2)], axis=0),
+    ...                        np.concatenate([a.cores[2], a.cores[2]], axis=0)])     # a + a, ranks 6
+    >>> rounded, err = tt_round(doubled, eps=1e-10, return_error=True)
+    >>> rounded.ranks, err < 1e-12
+    ((1, 3, 3, 1), True)
+    """
+    _check_tt(tt)
+    eps = check_eps(eps)
+    max_rank = check_max_rank(max_rank)
+    xp = tt.xp
+    d = tt.ndim
+    cores = _orthogonalize_right(tt.cores, xp, fix_signs=False)
+    # After the sweep every core but the first is right-orthonormal: ||tt|| = ||G_1||.
+    norm = float(xp.linalg.vector_norm(cores[0]))
+    if d == 1 or norm == 0.0:
+        if norm == 0.0:
+            cores = [xp.zeros((1, n, 1), dtype=tt.dtype) for n in tt.shape]
+        result = TensorTrain._from_cores(tuple(cores))
+        return (result, 0.0) if return_error else result
+    delta = (eps or 0.0) / math.sqrt(d - 1) * norm
+    unit = machine_eps(tt.dtype, xp)
+    discarded_sq = 0.0
+    for j in range(d - 1):
+        r_left, n, r_right = cores[j].shape
+        rows = math.prod(tt.shape[: j + 1])
+        left, right, disc = truncated_svd(
+            xp.reshape(cores[j], (r_left * n, r_right)), delta=delta, max_rank=max_rank, xp=xp, unit=unit,
+            rank_rtol=unfolding_rank_rtol(rows, math.prod(tt.shape) // rows, unit), need_error=return_error,
+        )
+        discarded_sq += disc
+        rank = left.shape[1]
+        cores[j] = xp.reshape(left, (r_left, n, rank))
+        nxt = cores[j + 1]
+        cores[j + 1] = xp.reshape(right @ xp.reshape(nxt, (r_right, -1)), (rank, nxt.shape[1], nxt.shape[2]))
+    result = TensorTrain._from_cores(tuple(cores))
+    if return_error:
+        return result, math.sqrt(builtins.max(discarded_sq, 0.0)) / norm
+    return result
