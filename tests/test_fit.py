@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import tt_ref.point_cloud as point_cloud_module
 from tt_ref._backend import backend_name
-from tt_ref.fit import FitResult, _losses_and_grad, fit_point_cloud
+from tt_ref.fit import DEFAULTS, FitResult, _losses_and_grad, fit_point_cloud
 from tt_ref.losses import cores_gradient, nn_forward, nn_inverse, sliced_wasserstein
 from tt_ref.optim import adam_init, adam_step
 from tt_ref.point_cloud import TTPointCloud
@@ -106,7 +106,7 @@ def test_fit_to_known_cloud_drives_sw_near_zero():
     sw_end = float(sliced_wasserstein(true.all_points(), result.cloud.all_points(), theta)[0])
     sw_start = float(sliced_wasserstein(true.all_points(), start.cloud.all_points(), theta)[0])
     variance = X.var(axis=0).sum()
-    assert sw_end <= 0.05 * variance  # measured: about 0.015 * variance
+    assert sw_end <= 0.05 * variance  # measured: 0.011-0.015 * variance (seeds 0-2)
     assert sw_end <= 0.2 * sw_start
 
 
@@ -129,15 +129,19 @@ def test_fit_gaussian_mixture_beats_random_subsample():
 
 # --------------------------------------------------------------------------- determinism
 def test_same_seed_same_cores_on_every_backend(xp, dtype):
-    """specs/fit.md §Determinism: bitwise equal to the NumPy fit (same draws, same arithmetic)."""
+    """specs/fit.md §Determinism: bitwise equal to the NumPy fit on array_api_strict; to rounding on CuPy."""
     _, X = known_cloud_data()
     X = X.astype(dtype)
     ours = fit_point_cloud(to_xp(X, xp), (4, 4), (2,), batch_size=64, steps=15, seed=3, progress=False)
     ref = fit_point_cloud(X, (4, 4), (2,), batch_size=64, steps=15, seed=3, progress=False)
     assert ours.cloud.backend == backend_name(xp) and ours.cloud.dtype == getattr(xp, dtype)
-    for a, b in zip(ours.cloud.cores, ref.cloud.cores):
-        assert np.array_equal(to_np(a), to_np(b))
-    assert ours.history == ref.history
+    if backend_name(xp) == "cupy":  # other BLAS and reduction order: equal to rounding, not bitwise
+        for a, b in zip(ours.cloud.cores, ref.cloud.cores):
+            assert rel_err(a, b) <= 1e4 * eps_of(dtype)
+    else:
+        for a, b in zip(ours.cloud.cores, ref.cloud.cores):
+            assert np.array_equal(to_np(a), to_np(b))
+        assert ours.history == ref.history
     other = fit_point_cloud(X, (4, 4), (2,), batch_size=64, steps=15, seed=4, progress=False)
     assert not np.array_equal(to_np(other.cloud.cores[0]), to_np(ref.cloud.cores[0]))
 
@@ -168,7 +172,8 @@ def test_history_best_cloud_and_random_init(xp, dtype):
         assert np.array_equal(to_np(a), to_np(b))
     h = result.history
     for total, sw, fwd, inv in zip(h["loss"], h["sw"], h["nn_forward"], h["nn_inverse"]):
-        assert abs(total - (sw + 1.0 * fwd + 0.1 * inv)) <= 1e-6 * max(1.0, total)
+        expected = sw + DEFAULTS["alpha_fwd"] * fwd + DEFAULTS["alpha_inv"] * inv
+        assert abs(total - expected) <= 1e-6 * max(1.0, total)
 
 
 def test_callback_true_stops_and_interrupt_keeps_best(xp):

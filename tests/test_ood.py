@@ -136,6 +136,13 @@ def test_index_path_matches_exact(xp, dtype):
     assert index.trained
     exact = KNNDetector(k=3).fit(bank).score(queries)
     assert rel_err(det.score(queries), exact) <= 100 * eps_of(dtype)
+    # An array bank given up front is indexed once; fit() then only checks the dimension.
+    prebuilt = _ExactIndex()
+    calls = []
+    prebuilt.add = lambda X: calls.append(X.shape[0]) or setattr(prebuilt, "base", X)
+    det = KNNDetector(bank, k=3, index=prebuilt).fit(bank)
+    assert calls == [40]
+    assert rel_err(det.score(queries), exact) <= 100 * eps_of(dtype)
 
 
 def test_tt_index_path():

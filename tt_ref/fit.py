@@ -36,12 +36,12 @@ __all__ = ["FitResult", "fit_point_cloud", "DEFAULTS"]
 
 #: Default hyperparameters, chosen from the measurements in docs/guide-point-clouds.md.
 DEFAULTS = {
-    "alpha_fwd": 1.0,
-    "alpha_inv": 0.1,
+    "alpha_fwd": 0.003,
+    "alpha_inv": 0.0003,
     "n_projections": 64,
     "batch_size": 1024,
     "steps": 1000,
-    "lr": 0.01,
+    "lr": 0.03,
     "init": "kmeans",
 }
 
@@ -90,46 +90,57 @@ def _random_directions(rng, dim, n_dirs, xp, dtype):
     return theta / xp.sqrt(xp.sum(theta * theta, axis=0, keepdims=True))
 
 
-def _shift_first_core(core0, target_means, suffix, xp):
-    """Add ``target_means[i] - current_means[i]`` to every level-1 centroid.
+def _structured_cores(rng, dim, mode_sizes, ranks, centres, spread, xp, dtype):
+    """Initial cores whose level-1 centroids are exactly ``centres`` (n_1, D).
 
-    Level-1 centroid i is ``G_1[:, i, :] @ suffix``; adding ``delta_i suffix^T /
-    ||suffix||^2`` to slab i moves it by exactly ``delta_i``.
+    Rank channel 0 of every bond carries a constant 1 (``G_j[0, i, 0] = 1``,
+    ``G_j[0, i, 1:] = 0``), so ``G_1[:, i, 0]`` is the offset of branch i. The other
+    channels carry a zero-mean random variation built from the right,
+    ``v_{j-1} = a_j(i_j) + M_j(i_j) v_j`` (entries of ``a`` with variance 1/2, of ``M``
+    with variance 1/(2 (r_j - 1)), so each entry of ``v`` has variance about 1), and
+    ``G_1[:, i, 1:]`` maps it to R^D with per-coordinate spread ``spread``. The mean
+    over the suffix of the variation is exactly zero (its cores have zero mean over
+    each mode), so ``centroids(1) == centres``. See specs/fit.md §Initialization.
     """
-    current = xp.permute_dims(xp.tensordot(core0, suffix, axes=1), (1, 0))  # (n_1, D)
-    delta = target_means - current
-    norm2 = xp.sum(suffix * suffix)
-    shift = delta[:, :, None] * (suffix[None, None, :] / norm2)  # (n_1, D, r_1)
-    return core0 + xp.permute_dims(shift, (1, 0, 2))
-
-
-def _suffix(cores, xp):
-    vec = xp.ones((1,), dtype=cores[0].dtype)
-    for core in reversed(cores[1:]):
-        vec = xp.mean(core, axis=1) @ vec
-    return vec
+    k = len(mode_sizes)
+    left = (dim,) + tuple(ranks)
+    right = tuple(ranks) + (1,)
+    cores = []
+    for j in range(k - 1, 0, -1):
+        a, n, b = left[j], mode_sizes[j], right[j]
+        draws = random_normal(rng, (a, n, b), xp=xp, dtype=dtype)
+        # Zero mean over the mode: the suffix means then carry only the constant channel.
+        draws = draws - xp.mean(draws, axis=1, keepdims=True)
+        col = xp.reshape(xp.arange(b), (1, 1, b))
+        row = xp.reshape(xp.arange(a), (a, 1, 1))
+        offsets = math.sqrt(0.5) if b > 1 else 1.0  # the last core has no M part
+        mixing = math.sqrt(0.5 / max(b - 1, 1))
+        scale = xp.where(col == 0, xp.asarray(offsets, dtype=dtype), xp.asarray(mixing, dtype=dtype))
+        core = xp.where(row == 0, xp.asarray(0.0, dtype=dtype), draws * scale)
+        core = xp.where((row == 0) & (col == 0), xp.asarray(1.0, dtype=dtype), core)
+        cores.append(core)
+    cores.reverse()
+    r1 = right[0]
+    variation = random_normal(rng, (dim, mode_sizes[0], r1), xp=xp, dtype=dtype) * (spread / math.sqrt(max(r1 - 1, 1)))
+    col = xp.reshape(xp.arange(r1), (1, 1, r1))
+    offset = xp.permute_dims(centres, (1, 0))[:, :, None]  # (D, n_1, 1)
+    first = xp.where(col == 0, offset, variation)
+    return (first,) + tuple(cores)
 
 
 def _initial_cores(X, mode_sizes, ranks, init, rng, xp):
     """Initial cores in the working (rescaled) units; see specs/fit.md §Initialization."""
     dim = X.shape[1]
     n_first = mode_sizes[0]
-    backend = backend_name(xp)
-    dtype_name = "float64" if X.dtype == xp.float64 else "float32"
-    base = TTPointCloud.random(dim, mode_sizes, ranks, seed=rng, dtype=dtype_name, backend=backend)
-    cores = list(base.cores)
-    if len(cores) == 1:
-        suffix = xp.ones((1,), dtype=X.dtype)
-    else:
-        suffix = _suffix(cores, xp)
+    mean = xp.mean(X, axis=0, keepdims=True)
     if init == "random":
-        # Random points with unit spread (the data's spread in working units), then
-        # every level-1 centroid moved onto the data mean.
-        means = xp.broadcast_to(xp.mean(X, axis=0, keepdims=True), (n_first, dim))
-        cores[0] = _shift_first_core(cores[0], means, suffix, xp)
-        return tuple(cores)
-    # "kmeans": level-1 centroids = k-means centres with n_1 clusters; the spread
-    # below them starts at the within-cluster RMS deviation.
+        # Every level-1 centroid at the data mean; random variation with the data's spread.
+        centred = X - mean
+        spread = math.sqrt(max(to_scalar(xp.mean(centred * centred)), 1e-24))
+        centres = xp.broadcast_to(mean, (n_first, dim))
+        return _structured_cores(rng, dim, mode_sizes, ranks, centres, spread, xp, X.dtype)
+    # "kmeans": level-1 centroids = k-means centres with n_1 clusters; variation with
+    # the within-cluster spread.
     n_sample = min(X.shape[0], max(20_000, 50 * n_first))
     rows = random_integers(rng, 0, X.shape[0], (n_sample,), xp=xp) if n_sample < X.shape[0] else None
     sample = X if rows is None else xp.take(X, rows, axis=0)
@@ -139,10 +150,8 @@ def _initial_cores(X, mode_sizes, ranks, init, rng, xp):
         extra = xp.take(centres, xp.asarray(rng.integers(0, n_clusters, size=(n_first - n_clusters,))), axis=0)
         centres = xp.concat([centres, extra], axis=0)
     resid = sample - xp.take(centres, labels, axis=0)
-    within = math.sqrt(max(to_scalar(xp.mean(resid * resid)), 1e-12))
-    cores[0] = cores[0] * within
-    cores[0] = _shift_first_core(cores[0], centres, suffix, xp)
-    return tuple(cores)
+    spread = math.sqrt(max(to_scalar(xp.mean(resid * resid)), 1e-24))
+    return _structured_cores(rng, dim, mode_sizes, ranks, centres, spread, xp, X.dtype)
 
 
 def _losses_and_grad(cores, data_batch, multi, directions, alpha_fwd, alpha_inv, xp):

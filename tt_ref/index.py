@@ -50,6 +50,8 @@ _METRICS = ("l2", "cosine")
 _ASSIGN = ("exact", "beam")
 # Largest temporary (in array elements) one query chunk may create.
 _CHUNK_ELEMENTS = 1 << 22
+# GPUs want few, large launches (every chunk costs host syncs): 16x the budget there.
+_GPU_CHUNK_FACTOR = 16
 # Target mean number of stored vectors per scan unit of the "lists" path.
 _UNIT_ROWS = 256
 
@@ -347,8 +349,8 @@ class TTIndex:
         if self.assign == "exact":
             # Chunked over vectors and TT points so memory stays bounded for large P;
             # argmin keeps the smaller flat index on ties.
-            points_per = max(1, _CHUNK_ELEMENTS // (4 * max(self.dim, 1)))
-            rows_per = max(1, _CHUNK_ELEMENTS // min(self.n_buckets, points_per))
+            points_per = max(1, self._budget() // (4 * max(self.dim, 1)))
+            rows_per = max(1, self._budget() // min(self.n_buckets, points_per))
             out = []
             for start in range(0, vectors.shape[0], rows_per):
                 v = vectors[start:min(start + rows_per, vectors.shape[0]), :]
@@ -375,15 +377,20 @@ class TTIndex:
             out.append(xp.reshape(_take_rows(leaf_ids, best, xp), (-1,)))
         return xp.concat(out)
 
+    def _budget(self) -> int:
+        """Elements one temporary may hold (larger on CuPy, where launches are the cost)."""
+        factor = _GPU_CHUNK_FACTOR if backend_name(self._xp) == "cupy" else 1
+        return _CHUNK_ELEMENTS * factor
+
     def _chunks(self, n_rows: int, beam: int, *, cap: int = 1024, extra_per_row: int = 0):
-        """Query chunks small enough that no temporary exceeds ``_CHUNK_ELEMENTS``."""
+        """Query chunks small enough that no temporary exceeds ``_budget()`` elements."""
         cores = self.cloud.cores
         per_row = max(
             [cores[0].shape[1] * cores[0].shape[2], self.dim, extra_per_row]
-            + [beam * c.shape[1] * 4 for c in cores[1:]]
+            + [beam * c.shape[1] for c in cores[1:]]
             + [beam * c.shape[0] * c.shape[2] for c in cores[1:]]
         )
-        size = max(1, _CHUNK_ELEMENTS // max(per_row, 1))
+        size = max(1, self._budget() // max(per_row, 1))
         size = min(size, cap)
         for start in range(0, n_rows, size):
             yield start, min(start + size, n_rows)
@@ -454,11 +461,11 @@ class TTIndex:
             (the last bucket may be cut). Default 1000 when neither is given.
         allow : int array, optional
             Only ids in ``allow`` may be returned.
-        scan : {"auto", "lists", "gather"}
-            How candidates are scored: ``"lists"`` (one GEMM per probed bucket on its
-            stored rows, the CPU choice), ``"gather"`` (copy all candidate vectors,
-            one batched product, the GPU choice); ``"auto"`` picks ``"gather"`` on
-            CuPy and ``"lists"`` elsewhere. Same results up to rounding.
+        scan : {"auto", "gather", "lists"}
+            How candidates are scored: ``"gather"`` (copy the candidate vectors, one
+            batched product) or ``"lists"`` (one GEMM per probed run of buckets on the
+            stored rows, scalars gathered). ``"auto"`` is ``"gather"``, measured the
+            faster on CPU and GPU (docs/results-ann.md). Same results up to rounding.
         chunk_size : int, optional
             Queries per batch (default from a memory budget).
 
@@ -488,7 +495,7 @@ class TTIndex:
         if scan not in ("auto", "lists", "gather"):
             raise ValueError(f"scan must be 'auto', 'lists' or 'gather', got {scan!r}")
         if scan == "auto":
-            scan = "gather" if backend_name(xp) == "cupy" else "lists"
+            scan = "gather"
         allowed = None
         if allow is not None:
             allow_ids = self._check_ids(allow, name="allow")
@@ -508,7 +515,7 @@ class TTIndex:
             if scan == "lists":
                 chunks = self._chunks(Q.shape[0], beam, cap=4096, extra_per_row=max(1, expected // 4))
             else:
-                chunks = self._chunks(Q.shape[0], beam, cap=1024, extra_per_row=expected * self.dim)
+                chunks = self._chunks(Q.shape[0], beam, cap=4096, extra_per_row=expected * self.dim)
         else:
             chunks = (
                 (s, min(s + chunk_size, Q.shape[0])) for s in range(0, Q.shape[0], chunk_size)
@@ -615,10 +622,10 @@ class TTIndex:
         """Exact squared distances to the chosen bucket members; top k, padded inf / -1.
 
         ``scan="gather"`` copies the candidate vectors into a ``(b, C, D)`` block
-        (one gather, best on GPUs); ``scan="lists"`` multiplies each probed bucket's
-        stored rows (no copy) by the queries that probe it, one GEMM per bucket, and
-        gathers only the scalar results (best on CPUs, where the gather of D-vectors
-        is memory-bound). Both give the same numbers up to rounding.
+        (one gather, one batched product); ``scan="lists"`` multiplies each probed
+        run of buckets' stored rows (no copy) by the queries that probe it, one GEMM
+        per scan unit, and gathers only the scalar results. Both give the same
+        numbers up to rounding.
         """
         xp = self._xp
         n_q, width = leaves.shape
@@ -643,7 +650,7 @@ class TTIndex:
             dots_flat = self._dots_lists(q, xp.take(rows_of_pairs, nz), pair_leaf, pair_take, excl, n_cand)
         # The padded (rows, C) layout of the top-k step, in row blocks of bounded size.
         per_row = n_cols * (self.dim if scan == "gather" else 1)
-        rows_per = max(1, _CHUNK_ELEMENTS // max(per_row, 1))
+        rows_per = max(1, self._budget() // max(per_row, 1))
         out_d, out_i = [], []
         for s in range(0, n_q, rows_per):
             e = min(s + rows_per, n_q)
@@ -689,7 +696,7 @@ class TTIndex:
     def _dots_gather(self, q, pos):
         xp = self._xp
         n_q, n_cols = pos.shape
-        rows_per = max(1, _CHUNK_ELEMENTS // max(n_cols * self.dim, 1))
+        rows_per = max(1, self._budget() // max(n_cols * self.dim, 1))
         out = []
         for s in range(0, n_q, rows_per):
             e = min(s + rows_per, n_q)

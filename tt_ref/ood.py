@@ -15,6 +15,7 @@ is built) so the detector and the metrics work on their own.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -135,7 +136,10 @@ class KNNDetector:
         """Build the memory bank from normal data ``X_normal`` of shape ``(N, D)``.
 
         Returns ``self``. With an array or point-cloud ``bank`` given at construction
-        the data only checks the dimension.
+        the data only checks the dimension (the bank, and the index built on it at
+        construction, stay as they are). Calling ``fit`` again with a bank kind
+        rebuilds the bank; an ``index`` is then trained and filled again, so give a
+        fresh index (``add`` appends).
         """
         X_normal = as_float_array(X_normal, name="X_normal", ndim=2)
         if X_normal.shape[0] == 0:
@@ -144,12 +148,12 @@ class KNNDetector:
         if spec is None or isinstance(spec, str):
             kind = "full" if spec is None else spec
             self.bank_ = build_bank(X_normal, kind, self.n_params, seed=self.seed, **self.bank_options)
+            if self.index is not None:
+                self._fit_index()
         elif _bank_dim(self.bank_) != X_normal.shape[1]:
             raise ValueError(
                 f"X_normal has dimension {X_normal.shape[1]} but the bank has dimension {_bank_dim(self.bank_)}"
             )
-        if self.index is not None:
-            self._fit_index()
         return self
 
     def _fit_index(self):
@@ -661,8 +665,6 @@ def evaluate_banks(
             jobs.append((seed, task_no, task))
     bar = _progress(len(jobs) * (len(compressions) * sum(kind != "full" for kind in kinds) + ("full" in kinds)), progress)
     skipped = set()
-    import time
-
     try:
         for seed, task_no, task in jobs:
             bank_X = xp.take(X, xp.asarray(task.bank_idx), axis=0)

@@ -291,6 +291,8 @@ OOD_COLUMNS = (
 def ood_table_rows(summary: Iterable[dict], *, digits: int = 3) -> list[dict]:
     """Summary rows with ``mean ± std`` strings for the four measures and ``1x`` style compressions.
 
+    With one seed (``n_seeds == 1``) only the mean is shown.
+
     Examples
     --------
     >>> from tt_ref.report import ood_table_rows
@@ -305,7 +307,9 @@ def ood_table_rows(summary: Iterable[dict], *, digits: int = 3) -> list[dict]:
         entry["compression"] = "1x" if row["compression"] == 1 else f"{row['compression']:g}x"
         for measure in ("auroc", "aupr", "p_at_r90", "fpr_at_95"):
             mean, std = row[measure], row.get(measure + "_std", 0.0)
-            entry[measure + "_pm"] = f"{mean:.{digits}f} ± {std:.{digits}f}"
+            # One seed has no spread to show.
+            single = row.get("n_seeds", 2) <= 1
+            entry[measure + "_pm"] = f"{mean:.{digits}f}" if single else f"{mean:.{digits}f} ± {std:.{digits}f}"
         out.append(entry)
     return out
 

@@ -165,7 +165,7 @@ def _bench_exact(base, queries, k, true_ids):
 
 
 def _bench_tt(base, queries, k, true_ids, args, mode_sizes, ranks, quick):
-    from ..ann_eval import one_recall_curve, recall_at_k
+    from ..ann_eval import ONE_RECALL_AT, one_recall_at, recall_at_k
     from ..index import TTIndex
 
     options = {"progress": False}
@@ -205,10 +205,14 @@ def _bench_tt(base, queries, k, true_ids, args, mode_sizes, ranks, quick):
                 build_seconds=train_s + add_s, build_wall_seconds=train.wall + add.wall,
                 bytes_per_vector=stats["bytes_per_vector"],
             ))
-    # 1-recall@R at the largest setting (METHOD.md §5), on as many results as the sweep allows.
-    r_max = min(1000, base.shape[0])
-    _, ids = index.search(queries, r_max, beam=beams[-1], n_candidates=max(n_cands[-1], r_max))
-    info["one_recall_at"] = one_recall_curve(ids, true_ids[:, :1])
+    # 1-recall@R (METHOD.md §5): is the true nearest neighbour among the first R candidates
+    # visited? The exact re-rank puts it first when it is, so search k=1 with R candidates.
+    info["one_recall_at"] = {
+        R: one_recall_at(index.search(queries, 1, beam=beams[-1], n_candidates=R)[1], true_ids[:, :1], 1)
+        for R in ONE_RECALL_AT if R <= base.shape[0]
+    }
+    info["bucket_stats"] = {"empty": stats["empty_buckets"], "n_buckets": stats["n_buckets"],
+                            "expected_bucket_size": stats["expected_bucket_size"]}
     info["assign_check"] = _assign_check(index, base, quick)
     return rows, info, index
 
@@ -255,7 +259,26 @@ def _train_sample(base, train_size, seed):
     return np.ascontiguousarray(base[rows])
 
 
-def _bench_ivf(base, queries, k, true_ids, nlists, quick, train_size, seed):
+def _faiss_lists(faiss, ivf, queries, true_ids):
+    """Bucket statistics and 1-recall@R (``max_codes = R``, every list allowed) of a faiss IVF."""
+    from ..ann_eval import ONE_RECALL_AT, one_recall_at
+
+    sizes = np.array([ivf.invlists.list_size(i) for i in range(ivf.nlist)], dtype=np.int64)
+    n = max(int(sizes.sum()), 1)
+    out = {"n_buckets": int(ivf.nlist), "empty": int(np.sum(sizes == 0)),
+           "expected_bucket_size": float(np.sum(sizes.astype(np.float64) ** 2) / n), "one_recall_at": {}}
+    saved = (ivf.nprobe, ivf.max_codes)
+    ivf.nprobe = min(ivf.nlist, 4096)
+    for R in ONE_RECALL_AT:
+        if R <= n:
+            ivf.max_codes = R
+            _, ids = ivf.search(queries, 1)
+            out["one_recall_at"][R] = one_recall_at(ids, true_ids[:, :1], 1)
+    ivf.nprobe, ivf.max_codes = saved
+    return out
+
+
+def _bench_ivf(base, queries, k, true_ids, nlists, quick, train_size, seed, extra):
     try:
         import faiss
     except ImportError:
@@ -273,10 +296,11 @@ def _bench_ivf(base, queries, k, true_ids, nlists, quick, train_size, seed):
         bpv = (base.shape[0] * (4 * D + 8) + nlist * D * 4) / base.shape[0]
         rows += _ivf_sweep(faiss, index, queries, k, true_ids, "faiss IVF-Flat", f"nlist={nlist} ({why})",
                            nlist, build, bpv, probes)
+        extra[f"IVF{nlist}"] = _faiss_lists(faiss, index, queries, true_ids)
     return rows
 
 
-def _bench_imi(base, queries, k, true_ids, bits, quick, train):
+def _bench_imi(base, queries, k, true_ids, bits, quick, train, extra):
     try:
         import faiss
     except ImportError:
@@ -291,6 +315,7 @@ def _bench_imi(base, queries, k, true_ids, bits, quick, train):
     cells = 2 ** bits
     bpv = (base.shape[0] * (4 * D + 8) + 2 * cells * (D // 2) * 4) / base.shape[0]
     probes = (1, 16, 128) if quick else (1, 4, 16, 64, 128, 256, 512, 1024, 2048, 4096)
+    extra[f"IMI2x{bits}"] = _faiss_lists(faiss, ivf, queries, true_ids)
     return _ivf_sweep(faiss, ivf, queries, k, true_ids, "faiss IMI", f"IMI2x{bits}", 2 * cells, build, bpv, probes)
 
 
@@ -465,6 +490,7 @@ def run(args) -> int:
         gt_s, true_ids = gt.cpu, np.asarray(gt.out[1])
         rows = []
         tt_info = None
+        lists_info = {}
         if "exact" in methods:
             rows += _bench_exact(base, queries, args.k, true_ids)
         if "tt" in methods:
@@ -486,11 +512,11 @@ def run(args) -> int:
                 nlists += [(usual, "4 sqrt(N)"), (max(16, usual // 4), "sqrt(N)")]
             else:
                 nlists += [(max(4, usual // 4), "sqrt(N)")]
-            rows += _bench_ivf(base, queries, args.k, true_ids, nlists, quick, args.train_size, args.seed)
+            rows += _bench_ivf(base, queries, args.k, true_ids, nlists, quick, args.train_size, args.seed, lists_info)
         if "imi" in methods:
             bits = 4 if quick else max(4, min(10, int(round(math.log2(math.sqrt(base.shape[0]) / 2)))))
             rows += _bench_imi(base, queries, args.k, true_ids, bits, quick,
-                               _train_sample(base, max(args.train_size, 39 * 2**bits), args.seed))
+                               _train_sample(base, max(args.train_size, 39 * 2**bits), args.seed), lists_info)
         if "hnsw" in methods:
             rows += _bench_hnsw(base, queries, args.k, true_ids, quick)
     from ..ann_eval import pareto_front
@@ -508,7 +534,13 @@ def run(args) -> int:
         if key != "target_recall":
             print(f"  {key}: {value}")
     if tt_info and "one_recall_at" in tt_info:
-        print(f"  TT 1-recall@R: {tt_info['one_recall_at']}")
+        print("bucket statistics and 1-recall@R (true nearest neighbour among the first R candidates):")
+        b = tt_info["bucket_stats"]
+        print(f"  TT index: {b['empty']}/{b['n_buckets']} empty, expected bucket size {b['expected_bucket_size']:.1f}, "
+              f"1-recall@R {tt_info['one_recall_at']}")
+        for name_, info_ in lists_info.items():
+            print(f"  faiss {name_}: {info_['empty']}/{info_['n_buckets']} empty, expected bucket size "
+                  f"{info_['expected_bucket_size']:.1f}, 1-recall@R {info_['one_recall_at']}")
         a = tt_info["assign_check"]
         print(f"  assignment on {a['n']} vectors: beam {a['beam_seconds']:.2f} s, exact {a['exact_seconds']:.2f} s, "
               f"same bucket for {100 * a['agreement']:.1f}%")
@@ -516,7 +548,7 @@ def run(args) -> int:
         "format": FORMAT, "version": VERSION, "data": name, "metric": metric, "n_base": int(base.shape[0]),
         "n_queries": int(queries.shape[0]), "dim": int(base.shape[1]), "k": args.k, "threads": 1,
         "thread_note": thread_msg, "machine": f"{platform.machine()} {platform.processor()}", "cpus": os.cpu_count(),
-        "ground_truth_seconds": gt_s, "tt": tt_info, "rows": rows, "summary": summary, "quick": quick,
+        "ground_truth_seconds": gt_s, "tt": tt_info, "faiss_lists": lists_info, "rows": rows, "summary": summary, "quick": quick,
     }
     if args.json:
         _write_json(args.json, payload)

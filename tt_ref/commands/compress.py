@@ -54,6 +54,10 @@ def register(subparsers) -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="TT fit batch size (default: the fit's)")
     parser.add_argument("--lr", type=float, default=None, help="TT fit learning rate (default: the fit's)")
     parser.add_argument("--init", choices=("kmeans", "random"), default=None, help="TT initialization (default: the fit's)")
+    parser.add_argument("--alpha-fwd", type=float, default=None,
+                        help="TT fit weight of the forward (coverage) nearest-neighbour loss (default: the fit's)")
+    parser.add_argument("--alpha-inv", type=float, default=None,
+                        help="TT fit weight of the inverse nearest-neighbour loss (default: the fit's)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split, every method and the SW directions (default: 0)")
     parser.add_argument("--backend", default="numpy", choices=("numpy", "cupy", "array_api_strict"),
                         help="array backend for fitting and evaluation (default: numpy)")
@@ -90,6 +94,10 @@ def _check_args(args) -> None:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
     if args.lr is not None and not args.lr > 0:
         raise ValueError(f"--lr must be positive, got {args.lr:g}")
+    for name in ("alpha_fwd", "alpha_inv"):
+        value = getattr(args, name)
+        if value is not None and not value >= 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {value:g}")
     if args.plot is not None and not str(args.plot).lower().endswith(".png"):
         raise ValueError(f"--plot must end in .png, got {args.plot!r}")
 
@@ -114,7 +122,7 @@ def _method_options(args, method: str) -> dict:
             options.update(mode_sizes=tuple(args.mode_sizes), ranks=tuple(args.ranks))
         if args.n_levels is not None:
             options["n_levels"] = args.n_levels
-        for name in ("steps", "batch_size", "lr", "init"):
+        for name in ("steps", "batch_size", "lr", "init", "alpha_fwd", "alpha_inv"):
             if getattr(args, name) is not None:
                 options[name] = getattr(args, name)
         return options
@@ -238,7 +246,9 @@ def plot_comparison(path, X_test, results: dict, *, title: str, seed: int = 0, m
         # Translucent small markers on both: dense regions of one set must not hide the other.
         ax.scatter(projected[0][:, 0], projected[0][:, 1], s=2, c="tab:blue", alpha=0.35, label="held-out",
                    rasterized=True)
-        ax.scatter(proj[:, 0], proj[:, 1], s=2, c="tab:red", alpha=0.35, label=method, rasterized=True)
+        small = proj.shape[0] <= 500  # a few centres must stay visible
+        ax.scatter(proj[:, 0], proj[:, 1], s=14 if small else 2, c="tab:red", alpha=0.9 if small else 0.35,
+                   label=method, rasterized=True)
         n_total = int(results[method].points.shape[0])
         ax.set_title(f"{method} ({n_total:,} points, {results[method].n_params:,} params)", fontsize=9)
         ax.set_xticks([])

@@ -103,7 +103,8 @@ def run(args) -> int:
     summary = summarize(result.rows)
     headers = [h for _, h in OOD_COLUMNS]
     print(format_table(ood_table_rows(summary), [c for c, _ in OOD_COLUMNS], headers))
-    print(f"(mean ± std over {args.seeds} seed(s); {seconds:.1f} s)")
+    spread = f"mean ± std over {args.seeds} seeds" if args.seeds > 1 else "one seed"
+    print(f"({spread}; {seconds:.1f} s)")
     for note in result.notes:
         print(f"note: {note}")
     if args.json_out:
