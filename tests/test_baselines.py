@@ -138,6 +138,9 @@ def test_tt_method(xp):
     assert result.fit is not None and len(result.fit.history["loss"]) >= 2
     fixed = run_method(X, "tt", 150, seed=0, steps=2, batch_size=32, progress=False, mode_sizes=(4, 4), ranks=(2,))
     assert fixed.model.mode_sizes == (4, 4)
+    # Fewer rows than the fit's default batch: the batch is capped at N.
+    small = run_method(to_xp(_blobs(n=40, dim=4), xp), "tt", 150, seed=0, steps=2, progress=False)
+    assert small.model.dim == 4
     with pytest.raises(ValueError, match="over the budget"):
         run_method(X, "tt", 20, mode_sizes=(4, 4), ranks=(2,), steps=1, progress=False)
     with pytest.raises(ValueError, match="both"):

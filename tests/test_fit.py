@@ -163,6 +163,7 @@ def test_history_best_cloud_and_random_init(xp, dtype):
     def keep(step, cloud, losses):
         seen[step] = (cloud, losses["loss"])
 
+    assert DEFAULTS["alpha_fwd"] is None and DEFAULTS["alpha_inv"] is None
     result = fit_point_cloud(X, (4, 4), (2,), batch_size=64, steps=40, init="random", progress=False, callback=keep)
     assert isinstance(result, FitResult) and not result.interrupted and result.seconds > 0
     assert set(result.history) == {"step", "loss", "sw", "nn_forward", "nn_inverse"}
@@ -172,7 +173,7 @@ def test_history_best_cloud_and_random_init(xp, dtype):
         assert np.array_equal(to_np(a), to_np(b))
     h = result.history
     for total, sw, fwd, inv in zip(h["loss"], h["sw"], h["nn_forward"], h["nn_inverse"]):
-        expected = sw + DEFAULTS["alpha_fwd"] * fwd + DEFAULTS["alpha_inv"] * inv
+        expected = sw + (1.0 / 3) * fwd + (0.1 / 3) * inv  # default weights 1/D and 0.1/D, D = 3
         assert abs(total - expected) <= 1e-6 * max(1.0, total)
 
 

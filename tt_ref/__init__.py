@@ -36,6 +36,8 @@ _EXPORTS = {
     "dot": "arithmetic",
     "norm": "arithmetic",
     "random_tt": "creation",
+    "zeros": "creation",
+    "ones": "creation",
     "TTMatrix": "tt_matrix",
     "ttm_svd": "tt_matrix",
     "to_dense": "tt_matrix",
@@ -43,9 +45,17 @@ _EXPORTS = {
     # point clouds
     "TTPointCloud": "point_cloud",
     "fit_point_cloud": "fit",
+    "FitResult": "fit",
+    "kmeans": "kmeans",
+    "config_for_budget": "budget",
+    "compress": "baselines",
+    "load_dataset": "datasets",
+    "nearest_neighbors": "neighbors",
     # index and OOD
     "TTIndex": "index",
     "KNNDetector": "ood",
+    "build_bank": "ood",
+    "recall_at_k": "ann_eval",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -348,7 +348,12 @@ def topk_smallest(x, k: int, *, xp, force_standard: bool = False):
         kth = lib.max(lib.take_along_axis(raw, part, axis=-1), axis=-1, keepdims=True)
         n_le = int(lib.max(lib.sum(raw <= kth, axis=-1)))
         if n_le <= 4 * k:
-            cand = lib.argpartition(raw, n_le - 1, axis=-1)[..., :n_le] if n_le < n_cols else lib.broadcast_to(lib.arange(n_cols), raw.shape)
+            if n_le == k:
+                cand = part  # no tie straddles the k-th place (the usual case for float data)
+            elif n_le < n_cols:
+                cand = lib.argpartition(raw, n_le - 1, axis=-1)[..., :n_le]
+            else:
+                cand = lib.broadcast_to(lib.arange(n_cols), raw.shape)
             cand = lib.sort(cand, axis=-1)
             vals = lib.take_along_axis(raw, cand, axis=-1)
             order = lib.argsort(vals, axis=-1, kind="stable")[..., :k]

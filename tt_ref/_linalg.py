@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 import numbers
 
+import array_api_compat
 import numpy as np
 
 from ._backend import to_numpy
@@ -120,6 +121,23 @@ def _qr_positive(a, xp):
     return q * signs[None, :], r * signs[:, None]
 
 
+def qr_r_factor(a, xp):
+    """The ``R`` factor of the reduced Householder QR of ``a`` (``min(m, n) x n``).
+
+    The standard's ``linalg.qr`` always forms ``Q`` too, which costs as much as ``R``
+    itself; NumPy and CuPy can skip it (``mode="r"``, the same ``geqrf`` and so the same
+    bits of ``R``). Other namespaces take the standard reduced QR and drop ``Q``. Only
+    ``round`` uses this, where ``Q`` is never needed (``specs/rounding.md``).
+    """
+    if array_api_compat.is_numpy_namespace(xp):
+        return np.linalg.qr(a, mode="r")
+    if array_api_compat.is_cupy_namespace(xp):
+        import cupy
+
+        return cupy.linalg.qr(a, mode="r")
+    return xp.linalg.qr(a, mode="reduced")[1]
+
+
 def _residual_sq(a, left, right, xp, block_entries: int = 1 << 18):
     """``||A - left @ right||_F^2`` computed directly, a block of columns at a time
     (memory ``O(block_entries)``, accurate to about ``unit * ||A||`` in the norm)."""
@@ -141,7 +159,7 @@ def _descending_eigh(gram, xp):
     return lam, xp.flip(vecs, axis=1)
 
 
-def _gram_exact_rows(a, vecs, delta, max_rank, xp):
+def _gram_exact_rows(a, vecs, delta, max_rank, xp, carry=None):
     """Wide ``A``: ``W = Q^T A`` for the whole eigenbasis ``Q``; the rank is chosen on the
     exact squared row norms of ``W`` (the discarded rows are the error, exactly)."""
     vecs = vecs * _column_signs(vecs, xp)[None, :]
@@ -154,16 +172,22 @@ def _gram_exact_rows(a, vecs, delta, max_rank, xp):
     discarded = float(np.sum(s2_sorted[k:]))
     kept = order[:k]
     if np.array_equal(kept, np.arange(k)):
-        return vecs[:, :k], coords[:k, :], discarded
-    kept_xp = xp.asarray(kept.astype(np.int64))
-    return xp.take(vecs, kept_xp, axis=1), xp.take(coords, kept_xp, axis=0), discarded
+        left, right = vecs[:, :k], coords[:k, :]
+    else:
+        kept_xp = xp.asarray(kept.astype(np.int64))
+        left, right = xp.take(vecs, kept_xp, axis=1), xp.take(coords, kept_xp, axis=0)
+    return left, _carried(left, right, carry, xp), discarded
 
 
-def _orthonormalize_columns(cols, norms, xp):
-    """Scale the nearly orthogonal columns of ``cols`` by ``1 / norms`` and finish with
-    one Cholesky QR step (``C = Q^T Q = L L^T``, ``Q <- Q L^{-T}``): orthonormal to
-    rounding when the columns are far from dependent. ``None`` if the Cholesky fails."""
-    cols = cols / norms[None, :]
+def _carried(left, right, carry, xp):
+    """``right`` (``left^T A``), or ``left^T carry`` when the caller passed ``carry``."""
+    return right if carry is None else xp.matrix_transpose(left) @ carry
+
+
+def _orthonormalize_columns(cols, xp):
+    """Finish nearly orthogonal columns with one Cholesky QR step (``C = Q^T Q = L L^T``,
+    ``Q <- Q L^{-T}``): orthonormal to rounding when the columns are far from dependent
+    (the column scaling is absorbed by ``L``). ``None`` if the Cholesky fails."""
     k = cols.shape[1]
     try:
         chol = xp.linalg.cholesky(xp.matrix_transpose(cols) @ cols)
@@ -175,7 +199,7 @@ def _orthonormalize_columns(cols, norms, xp):
     return cols @ xp.matrix_transpose(xp.linalg.inv(chol))
 
 
-def _gram_path(a, delta, max_rank, unit, xp, capped: bool = False, need_error: bool = True):
+def _gram_path(a, delta, max_rank, unit, xp, capped: bool = False, need_error: bool = True, carry=None):
     """The fast path. With ``capped=True`` (no usable ``delta``, a binding ``max_rank``)
     it runs only if every kept singular value is resolvable from the Gram matrix
     (``s_k >= GRAM_MARGIN * sqrt(unit) * s_1``) and returns ``None`` otherwise."""
@@ -189,31 +213,33 @@ def _gram_path(a, delta, max_rank, unit, xp, capped: bool = False, need_error: b
         return None
     if wide and 2 * k >= m:
         # Projecting on the whole basis costs no more than kept rows plus a residual.
-        return _gram_exact_rows(a, vecs, delta, max_rank, xp)
+        return _gram_exact_rows(a, vecs, delta, max_rank, xp, carry)
     left = None
     if wide:
         left = vecs[:, :k]
     elif resolvable:
         # Tall: A V_k has orthogonal columns of norms ~ sqrt(lam) up to unit * s_1^2 / s_k^2.
-        norms = xp.asarray(np.sqrt(lam[:k]), dtype=a.dtype)
-        left = _orthonormalize_columns(a @ vecs[:, :k], norms, xp)
+        left = _orthonormalize_columns(a @ vecs[:, :k], xp)
     if left is None:
-        return _qr_path(a, delta, max_rank, unit, xp)
+        return _qr_path(a, delta, max_rank, unit, xp, carry=carry)
     left = left * _column_signs(left, xp)[None, :]
-    right = xp.matrix_transpose(left) @ a
     binding = max_rank is not None and k >= max_rank
     if binding and not need_error:
-        return left, right, math.nan  # nothing to check, nobody asked for the error
+        # Nothing to check, nobody asked for the error: skip the residual (and, with a
+        # carry, the product left^T A).
+        right = xp.matrix_transpose(left) @ (a if carry is None else carry)
+        return left, right, math.nan
+    right = xp.matrix_transpose(left) @ a
     discarded = _residual_sq(a, left, right, xp)
     if discarded <= delta * delta or k == min(m, n) or binding:
-        return left, right, discarded
+        return left, _carried(left, right, carry, xp), discarded
     # The eigenvalue tail under-estimated the discarded part: decide on exact numbers.
     if wide:
-        return _gram_exact_rows(a, vecs, delta, max_rank, xp)
-    return _qr_path(a, delta, max_rank, unit, xp)
+        return _gram_exact_rows(a, vecs, delta, max_rank, xp, carry)
+    return _qr_path(a, delta, max_rank, unit, xp, carry=carry)
 
 
-def _qr_path(a, delta, max_rank, unit, xp, rank_rtol=None):
+def _qr_path(a, delta, max_rank, unit, xp, rank_rtol=None, carry=None):
     m, n = a.shape
     tall = m > n
     if m * n <= (1 << 16) or (min(m, n) <= 64 and m * n <= (1 << 20)):
@@ -237,7 +263,9 @@ def _qr_path(a, delta, max_rank, unit, xp, rank_rtol=None):
         u_k = q @ u_k
     signs = _column_signs(u_k, xp)
     left = u_k * signs[None, :]
-    if q is not None or small is a:
+    if carry is not None:
+        right = xp.matrix_transpose(left) @ carry
+    elif q is not None or small is a:
         # right = S_k V_k^T (= left^T A up to rounding), signs folded in.
         right = (s[:k] * signs)[:, None] * vt[:k, :]
     else:
@@ -248,7 +276,7 @@ def _qr_path(a, delta, max_rank, unit, xp, rank_rtol=None):
 
 def truncated_svd(a, *, delta: float = 0.0, max_rank: int | None = None, xp, unit: float | None = None,
                   path: str = "auto", norm_sq: float | None = None, rank_rtol: float | None = None,
-                  need_error: bool = True):
+                  need_error: bool = True, carry=None):
     """Truncate a matrix to the smallest rank whose discarded part is within ``delta``.
 
     Parameters
@@ -275,13 +303,16 @@ def truncated_svd(a, *, delta: float = 0.0, max_rank: int | None = None, xp, uni
     need_error : bool, default True
         ``False`` lets the Gram path skip measuring the residual when nothing depends on
         it (a binding ``max_rank``); ``discarded_sq`` is then NaN.
+    carry : array, shape (m, p), optional
+        If given, ``right`` is ``left^T carry`` instead of ``left^T A`` (``round``
+        passes the unprojected step matrix: ``A = carry @ F^T``, ``specs/rounding.md``).
 
     Returns
     -------
     left : array, shape (m, k)
         Orthonormal columns, sign-fixed.
     right : array, shape (k, n)
-        ``left^T A``.
+        ``left^T A`` (shape ``(k, p)``, ``left^T carry``, when ``carry`` is given).
     discarded_sq : float
         ``||A - left @ right||_F^2``, exact to rounding (NaN only with
         ``need_error=False``).
@@ -306,13 +337,13 @@ def truncated_svd(a, *, delta: float = 0.0, max_rank: int | None = None, xp, uni
             if norm_sq is None:
                 norm_sq = float(xp.vecdot(xp.reshape(a, (-1,)), xp.reshape(a, (-1,))))
             if delta * delta >= GRAM_MARGIN**2 * unit * norm_sq:
-                return _gram_path(a, delta, max_rank, unit, xp)
+                return _gram_path(a, delta, max_rank, unit, xp, carry=carry)
         if max_rank is not None and max_rank < min(m, n):
             # A binding rank cap: the Gram path if the kept spectrum is resolvable.
-            result = _gram_path(a, delta, max_rank, unit, xp, capped=True, need_error=need_error)
+            result = _gram_path(a, delta, max_rank, unit, xp, capped=True, need_error=need_error, carry=carry)
             if result is not None:
                 return result
         path = "qr"
     if path == "gram":
-        return _gram_path(a, delta, max_rank, unit, xp)
-    return _qr_path(a, delta, max_rank, unit, xp, rank_rtol)
+        return _gram_path(a, delta, max_rank, unit, xp, carry=carry)
+    return _qr_path(a, delta, max_rank, unit, xp, rank_rtol, carry=carry)

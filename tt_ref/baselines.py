@@ -308,6 +308,11 @@ def _tt(X, n_params, seed, xp, *, mode_sizes=None, ranks=None, n_levels=None, **
             f"mode_sizes {tuple(mode_sizes)} with ranks {tuple(ranks)} need {needed} parameters, "
             f"over the budget n_params={n_params}"
         )
+    if "batch_size" not in fit_options:
+        from .fit import DEFAULTS
+
+        # A small data set still fits: the batch never exceeds the number of rows.
+        fit_options["batch_size"] = min(int(DEFAULTS["batch_size"]), n_data)
     result = fit_point_cloud(X, tuple(mode_sizes), tuple(ranks), seed=seed, **fit_options)
     cloud = result.cloud
     config = {"mode_sizes": list(cloud.mode_sizes), "ranks": list(cloud.ranks), "n_points": cloud.n_points,

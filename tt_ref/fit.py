@@ -36,8 +36,8 @@ __all__ = ["FitResult", "fit_point_cloud", "DEFAULTS"]
 
 #: Default hyperparameters, chosen from the measurements in docs/guide-point-clouds.md.
 DEFAULTS = {
-    "alpha_fwd": 0.003,
-    "alpha_inv": 0.0003,
+    "alpha_fwd": None,  # 1 / D
+    "alpha_inv": None,  # 0.1 / D
     "n_projections": 64,
     "batch_size": 1024,
     "steps": 1000,
@@ -237,8 +237,8 @@ def fit_point_cloud(
     mode_sizes,
     ranks,
     *,
-    alpha_fwd: float = DEFAULTS["alpha_fwd"],
-    alpha_inv: float = DEFAULTS["alpha_inv"],
+    alpha_fwd: float | None = DEFAULTS["alpha_fwd"],
+    alpha_inv: float | None = DEFAULTS["alpha_inv"],
     n_projections: int = DEFAULTS["n_projections"],
     batch_size: int = DEFAULTS["batch_size"],
     steps: int = DEFAULTS["steps"],
@@ -266,8 +266,12 @@ def fit_point_cloud(
         ``(n_1, ..., n_k)``, each >= 1.
     ranks : sequence of int
         ``(r_1, ..., r_{k-1})``, each >= 1.
-    alpha_fwd, alpha_inv : float
-        Weights of the forward (coverage) and inverse nearest-neighbour terms.
+    alpha_fwd, alpha_inv : float, optional
+        Weights of the forward (coverage) and inverse nearest-neighbour terms; by
+        default ``1 / D`` and ``0.1 / D``: SW_2^2 is a squared distance along one
+        direction, about ``1/D`` of the full squared distances the nearest-neighbour
+        terms measure, so these weights keep the balance across dimensions
+        (measured on MNIST, D = 784, and GloVe, D = 50: docs/guide-point-clouds.md).
     n_projections : int
         Directions L per step.
     batch_size : int
@@ -316,8 +320,8 @@ def fit_point_cloud(
     X = as_float_array(X, name="X", xp=xp, ndim=2)
     n_data, dim = X.shape
     dim, mode_sizes, ranks = check_config(dim, mode_sizes, ranks)
-    alpha_fwd = _check_weight(alpha_fwd, "alpha_fwd")
-    alpha_inv = _check_weight(alpha_inv, "alpha_inv")
+    alpha_fwd = 1.0 / dim if alpha_fwd is None else _check_weight(alpha_fwd, "alpha_fwd")
+    alpha_inv = 0.1 / dim if alpha_inv is None else _check_weight(alpha_inv, "alpha_inv")
     n_projections = _check_positive_int(n_projections, "n_projections")
     batch_size = _check_positive_int(batch_size, "batch_size")
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:

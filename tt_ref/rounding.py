@@ -8,7 +8,15 @@ from __future__ import annotations
 import builtins
 import math
 
-from ._linalg import _qr_positive, check_eps, check_max_rank, machine_eps, truncated_svd, unfolding_rank_rtol
+from ._linalg import (
+    _qr_positive,
+    check_eps,
+    check_max_rank,
+    machine_eps,
+    qr_r_factor,
+    truncated_svd,
+    unfolding_rank_rtol,
+)
 from .tensor_train import TensorTrain
 
 __all__ = ["orthogonalize", "round"]
@@ -37,24 +45,45 @@ def _orthogonalize_left(cores: list, xp, stop: int | None = None) -> list:
     return cores
 
 
-def _orthogonalize_right(cores: list, xp, stop: int = 0, fix_signs: bool = True) -> list:
+def _orthogonalize_right(cores: list, xp, stop: int = 0) -> list:
     """Make cores ``d-1 .. stop+1`` right-orthonormal by QR (of the transposed
     unfoldings), sweeping right to left; core ``stop`` carries the norm.
-
-    ``fix_signs=False`` skips the ``diag(R) >= 0`` normalisation (``round`` does: its
-    truncation sweep fixes the signs of everything it returns).
     """
     cores = list(cores)
     for j in range(len(cores) - 1, stop, -1):
         r_left, n, r_right = cores[j].shape
         unfolding = xp.matrix_transpose(xp.reshape(cores[j], (r_left, n * r_right)))
-        q, r = _qr_positive(unfolding, xp) if fix_signs else xp.linalg.qr(unfolding, mode="reduced")
+        q, r = _qr_positive(unfolding, xp)
         new_rank = q.shape[1]
         cores[j] = xp.reshape(xp.matrix_transpose(q), (new_rank, n, r_right))
         prev = cores[j - 1]
         merged = xp.reshape(prev, (-1, r_left)) @ xp.matrix_transpose(r)
         cores[j - 1] = xp.reshape(merged, (prev.shape[0], prev.shape[1], new_rank))
     return cores
+
+
+def _right_factors(cores: list, xp) -> list:
+    """``factors[j]`` (``p_j x r_j``, ``j = 1 .. d-1``) with ``Z_j = factors[j]^T W_j^T``,
+    where ``Z_j`` (``r_j x n_j ... n_d``) is the right interface of cores ``j .. d-1``
+    and ``W_j`` has orthonormal columns (never formed).
+
+    The right-to-left QR sweep of TT rounding, keeping only the ``R`` factors:
+    ``factors[j]`` is the ``R`` of the transposed right unfolding of core ``j`` with
+    ``factors[j + 1]^T`` multiplied in. ``factors[0]`` is ``None``.
+    """
+    d = len(cores)
+    factors = [None] * d
+    factor = None
+    for j in range(d - 1, 0, -1):
+        r_left, n, r_right = cores[j].shape
+        core = cores[j]
+        if factor is not None:
+            core = xp.reshape(xp.reshape(core, (r_left * n, r_right)) @ xp.matrix_transpose(factor), (r_left, -1))
+        else:
+            core = xp.reshape(core, (r_left, -1))
+        factor = qr_r_factor(xp.matrix_transpose(core), xp)
+        factors[j] = factor
+    return factors
 
 
 def orthogonalize(tt: TensorTrain, direction: str = "left") -> TensorTrain:
@@ -150,29 +179,45 @@ def round(tt: TensorTrain, *, eps: float | None = None, max_rank: int | None = N
     max_rank = check_max_rank(max_rank)
     xp = tt.xp
     d = tt.ndim
-    cores = _orthogonalize_right(tt.cores, xp, fix_signs=False)
-    # After the sweep every core but the first is right-orthonormal: ||tt|| = ||G_1||.
-    norm = float(xp.linalg.vector_norm(cores[0]))
-    if d == 1 or norm == 0.0:
-        if norm == 0.0:
-            cores = [xp.zeros((1, n, 1), dtype=tt.dtype) for n in tt.shape]
-        result = TensorTrain._from_cores(tuple(cores))
-        return (result, 0.0) if return_error else result
-    delta = (eps or 0.0) / math.sqrt(d - 1) * norm
+    if d == 1:
+        return (tt, 0.0) if return_error else tt
+    # Right-to-left sweep, R factors only: the unfolding of the tensor at bond j is
+    # (left part) @ factors[j]^T @ W^T with W orthonormal, so its singular values are
+    # those of the small step matrix below.
+    factors = _right_factors(tt.cores, xp)
+    cores = list(tt.cores)
     unit = machine_eps(tt.dtype, xp)
+    # Step matrix M_j (k_{j-1} n_j x r_j): the part of the tensor left of bond j, the
+    # kept left cores factored out; its projection B_j = M_j factors[j+1]^T.
+    step = xp.reshape(cores[0], (tt.shape[0], -1))
+    projected = step @ xp.matrix_transpose(factors[1])
+    norm = float(xp.linalg.vector_norm(projected))
+    if norm == 0.0:
+        zero = TensorTrain._from_cores(tuple(xp.zeros((1, n, 1), dtype=tt.dtype) for n in tt.shape))
+        return (zero, 0.0) if return_error else zero
+    delta = (eps or 0.0) / math.sqrt(d - 1) * norm
+    norm_sq = norm * norm
     discarded_sq = 0.0
+    rank = 1
     for j in range(d - 1):
-        r_left, n, r_right = cores[j].shape
         rows = math.prod(tt.shape[: j + 1])
-        left, right, disc = truncated_svd(
-            xp.reshape(cores[j], (r_left * n, r_right)), delta=delta, max_rank=max_rank, xp=xp, unit=unit,
+        if j > 0:
+            projected = step @ xp.matrix_transpose(factors[j + 1])
+        # B_j = left C_j + E_j with left orthonormal: the kept left core, and the carry
+        # C_j = left^T M_j; E_j is the discarded part, orthogonal to all later ones.
+        left, carry, disc = truncated_svd(
+            projected, delta=delta, max_rank=max_rank, xp=xp, unit=unit,
+            norm_sq=norm_sq if math.isnan(discarded_sq) else builtins.max(norm_sq - discarded_sq, 0.0),
             rank_rtol=unfolding_rank_rtol(rows, math.prod(tt.shape) // rows, unit), need_error=return_error,
+            carry=step,
         )
         discarded_sq += disc
-        rank = left.shape[1]
-        cores[j] = xp.reshape(left, (r_left, n, rank))
+        new_rank = left.shape[1]
+        cores[j] = xp.reshape(left, (rank, tt.shape[j], new_rank))
+        rank = new_rank
         nxt = cores[j + 1]
-        cores[j + 1] = xp.reshape(right @ xp.reshape(nxt, (r_right, -1)), (rank, nxt.shape[1], nxt.shape[2]))
+        step = xp.reshape(carry @ xp.reshape(nxt, (nxt.shape[0], -1)), (rank * nxt.shape[1], nxt.shape[2]))
+    cores[d - 1] = xp.reshape(step, (rank, tt.shape[d - 1], 1))
     result = TensorTrain._from_cores(tuple(cores))
     if return_error:
         return result, math.sqrt(builtins.max(discarded_sq, 0.0)) / norm

@@ -47,7 +47,7 @@ def tt_svd(x, *, eps: float | None = None, max_rank: int | None = None, return_e
     --------
     >>> import numpy as np
     >>> from tt_ref import tt_svd
-    >>> x = np.einsum("i,j,k->ijk", [1.0, 2.0], [1.0, 0.0, 1.0], [3.0, 4.0])
+    >>> x = np.multiply.outer(np.multiply.outer([1.0, 2.0], [1.0, 0.0, 1.0]), [3.0, 4.0])
     >>> tt, err = tt_svd(x, eps=1e-8, return_error=True)
     >>> tt.ranks, err < 1e-12
     ((1, 1, 1, 1), True)

@@ -1,5 +1,7 @@
 """TT ANN index: train (fit), add (bucket assignment, beam and exact) and search.
 
+The index of the add and search cases sits on a cloud fitted for 20 steps (setup).
+
 Sizes: D = 50 (GloVe-like) with 20k and 100k base vectors, 1,000 queries; the cloud
 has two levels (mode sizes from ``tt_ref.commands.bench_ann.default_config``). The
 comparison with faiss and hnswlib on real data is ``tt-ref bench ann`` (docs/results-ann.md).
@@ -22,13 +24,15 @@ def _data(xp, n, seed):
 
 
 def _index(xp, n_base, assign="beam"):
+    """An index on a briefly fitted cloud (20 steps from the k-means start): buckets
+    shaped like the real ones, unlike a random cloud's (one giant bucket)."""
     from tt_ref.commands.bench_ann import default_config
+    from tt_ref.fit import fit_point_cloud
     from tt_ref.index import TTIndex
-    from tt_ref.point_cloud import TTPointCloud
 
     mode_sizes, ranks = default_config(n_base)
-    cloud = TTPointCloud.random(DIM, mode_sizes, ranks, seed=0, dtype="float32")
-    cloud = cloud.to_backend(_backend_of(xp))
+    sample = _data(xp, min(n_base, 20_000), 0)
+    cloud = fit_point_cloud(sample, mode_sizes, ranks, steps=20, progress=False, seed=0).cloud
     return TTIndex.from_point_cloud(cloud, assign=assign), mode_sizes, ranks
 
 

@@ -42,7 +42,8 @@ def register(subparsers) -> None:
     parser.add_argument("--k", type=int, default=10, help="neighbours per query (recall@k; default 10)")
     parser.add_argument("--mode-sizes", default=None, help="TT mode sizes, e.g. 256,64 (default: from the base size)")
     parser.add_argument("--ranks", default=None, help="TT ranks, e.g. 32 (default: 32 per level)")
-    parser.add_argument("--steps", type=int, default=None, help="fit steps (default: fit_point_cloud's, 50 with --quick)")
+    parser.add_argument("--steps", type=int, default=300,
+                        help="fit steps (default 300, the setting measured in docs/results-ann.md; 50 with --quick)")
     parser.add_argument("--train-size", type=int, default=100_000, help="vectors the TT cloud is fitted on (default 100000)")
     parser.add_argument("--assign", choices=("beam", "exact"), default="beam", help="bucket assignment in add (default beam)")
     parser.add_argument("--methods", default="tt,exact,ivf,imi,hnsw", help="comma list of tt,exact,ivf,imi,hnsw")
@@ -169,10 +170,7 @@ def _bench_tt(base, queries, k, true_ids, args, mode_sizes, ranks, quick):
     from ..index import TTIndex
 
     options = {"progress": False}
-    if args.steps is not None:
-        options["steps"] = args.steps
-    elif quick:
-        options["steps"] = 50
+    options["steps"] = 50 if quick and args.steps == 300 else args.steps
     train_size = min(args.train_size, base.shape[0])
     options["batch_size"] = min(1024, train_size)
     index = TTIndex(base.shape[1], mode_sizes, ranks, metric="l2", assign=args.assign, train_size=train_size,

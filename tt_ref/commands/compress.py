@@ -100,6 +100,12 @@ def _check_args(args) -> None:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {value:g}")
     if args.plot is not None and not str(args.plot).lower().endswith(".png"):
         raise ValueError(f"--plot must end in .png, got {args.plot!r}")
+    if args.plot is not None:
+        # Fail before the (long) fits, not after them.
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError as exc:
+            raise ImportError("--plot needs matplotlib: pip install matplotlib") from exc
 
 
 def _log(message: str) -> None:
