@@ -202,3 +202,94 @@ def test_bad_input(xp):
         tt_round(tt, max_rank=0)
     with pytest.raises(TypeError, match="max_rank"):
         tt_round(tt, max_rank=2.0)
+
+
+# --------------------------------------------------------------------------- the R-factor sweep
+def test_qr_r_factor_matches_the_standard_qr(xp, dtype):
+    """specs/rounding.md §Which linear-algebra path runs when: the R-only QR (NumPy / CuPy
+    fast path) gives the R of the standard reduced QR, tall and wide."""
+    from tt_ref._linalg import qr_r_factor
+
+    rng = np.random.default_rng(4)
+    for shape in [(40, 6), (6, 9), (7, 7)]:
+        a = to_xp(rng.standard_normal(shape), xp, dtype)
+        r_fast = qr_r_factor(a, xp)
+        _, r_std = xp.linalg.qr(a, mode="reduced")
+        assert tuple(r_fast.shape) == tuple(r_std.shape) == (min(shape), shape[1])
+        assert rel_err(r_fast, r_std) <= 100 * eps_of(dtype)
+        assert np.allclose(np.tril(to_np(r_fast), -1), 0.0)
+
+
+def test_right_factors_carry_the_interface_gram(xp, dtype):
+    """specs/rounding.md §round, step 1: factors[j]^T factors[j] is the Gram matrix
+    Z_j Z_j^T of the right interface of cores j .. d-1 (so B_j has the singular values
+    of the j-th unfolding)."""
+    from tt_ref.rounding import _right_factors
+
+    rng = np.random.default_rng(12)
+    ranks = [1, 3, 5, 4, 1]
+    shape = (3, 4, 2, 3)
+    cores = [rng.standard_normal((ranks[j], n, ranks[j + 1])) for j, n in enumerate(shape)]
+    factors = _right_factors([to_xp(c, xp, dtype) for c in cores], xp)
+    for j in range(1, len(shape)):
+        out = cores[j]
+        for core in cores[j + 1:]:
+            out = np.tensordot(out, core, axes=(-1, 0))
+        interface = out.reshape(ranks[j], -1)
+        f = to_np(factors[j]).astype(np.float64)
+        gram = interface @ interface.T
+        assert np.linalg.norm(f.T @ f - gram) <= 100 * eps_of(dtype) * np.linalg.norm(gram)
+
+
+@pytest.mark.parametrize("kwargs", [dict(max_rank=3), dict(eps=0.3), dict(eps=1e-9), dict(eps=0.2, max_rank=2)])
+def test_round_every_path_is_exact(xp, dtype, kwargs, monkeypatch):
+    """specs/rounding.md §Which linear-algebra path runs when: with every step forced to
+    the "gram" path, and with every step forced to "qr", round obeys the bound, returns
+    the dense error, keeps cores left-orthonormal, and the two paths agree on the ranks."""
+    from tt_ref import _linalg, rounding
+
+    rng = np.random.default_rng(21)
+    shape = (4, 5, 3, 4, 3)
+    ranks = [1, 4, 6, 6, 3, 1]
+    # A sum-like tensor with a decaying spectrum, so eps actually truncates.
+    cores = [rng.standard_normal((ranks[j], n, ranks[j + 1])) * (0.3 ** np.arange(ranks[j + 1]))[None, None, :]
+             for j, n in enumerate(shape)]
+    tt = TensorTrain([to_xp(c, xp, dtype) for c in cores])
+    ref = dense(tt)
+    unit = eps_of(dtype)
+    results = {}
+    real = _linalg.truncated_svd
+    for path in ("gram", "qr"):
+        if dtype == "float32" and path == "gram" and kwargs.get("eps") == 1e-9:
+            continue  # below the float32 Gram resolution: auto would never take it
+        monkeypatch.setattr(rounding, "truncated_svd", lambda *a, _p=path, **k: real(*a, **{**k, "path": _p}))
+        rounded, err = tt_round(tt, return_error=True, **kwargs)
+        dense_err = rel_err(dense(rounded), ref)
+        assert abs(err - dense_err) <= 100 * unit
+        if "max_rank" not in kwargs:
+            assert dense_err <= kwargs["eps"] + 100 * unit
+        else:
+            assert max(rounded.ranks) <= kwargs["max_rank"]
+        for core in rounded.cores[:-1]:
+            g = to_np(core).astype(np.float64).reshape(-1, core.shape[-1])
+            assert np.linalg.norm(g.T @ g - np.eye(g.shape[1])) <= 100 * unit
+        results[path] = rounded.ranks
+    if len(results) == 2:
+        assert results["gram"] == results["qr"]
+
+
+def test_round_of_a_cancelling_sum(xp, dtype):
+    """specs/rounding.md §Guarantees: a - a + b rounds to b's ranks within the bound
+    (the right interfaces are rank-deficient; the R-factor sweep must not break)."""
+    rng = np.random.default_rng(30)
+    shape = (3, 4, 4, 3)
+    ranks = [1, 3, 3, 3, 1]
+    a = TensorTrain([to_xp(rng.standard_normal((ranks[j], n, ranks[j + 1])), xp, dtype) for j, n in enumerate(shape)])
+    b = TensorTrain([to_xp(rng.standard_normal((ranks[j], n, ranks[j + 1])), xp, dtype) for j, n in enumerate(shape)])
+    total = add(add(a, scale(a, -1.0)), b)
+    rounded, err = tt_round(total, eps=1e-3, return_error=True)
+    unit = eps_of(dtype)
+    ref = dense(total)
+    assert abs(err - rel_err(dense(rounded), ref)) <= 1000 * unit
+    assert rel_err(dense(rounded), ref) <= 1e-3 + 1000 * unit
+    assert max(rounded.ranks) <= 3

@@ -46,6 +46,7 @@ _EXPORTS = {
     "TTPointCloud": "point_cloud",
     "fit_point_cloud": "fit",
     "FitResult": "fit",
+    "n_params_for": "point_cloud",
     "kmeans": "kmeans",
     "config_for_budget": "budget",
     "compress": "baselines",

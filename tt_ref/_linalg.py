@@ -20,6 +20,14 @@ Two paths (``specs/tt_svd.md`` §"Which linear-algebra path runs when"):
 ``"qr"`` otherwise (so ``delta = 0``, exact reconstruction or ``max_rank`` alone, is
 always ``"qr"``).
 
+``truncated_svd(..., carry=M)`` returns ``left^T M`` in place of ``left^T A``: TT rounding
+truncates ``B = M F^T`` and carries ``left^T M`` into the next original core
+(``specs/rounding.md`` §round). :func:`qr_r_factor` is the ``R`` of a Householder QR
+without forming ``Q`` (``mode="r"`` on NumPy and CuPy, the standard reduced QR elsewhere).
+
+Two-dimensional transposes use the standard's ``.T`` attribute: on these small matrices it
+is an order of magnitude cheaper than ``xp.matrix_transpose`` (a wrapped call).
+
 Signs are fixed so the output is deterministic: the entry of largest magnitude in each
 column of ``left`` is positive (if the largest positive and negative entries tie in
 magnitude, the column keeps LAPACK's sign).
@@ -84,7 +92,8 @@ def choose_rank(s2_desc, delta: float, max_rank: int | None, tol_sq: float) -> i
     ``delta**2``, capped by ``max_rank`` and by the numerical rank (number of entries
     above ``tol_sq``, at least 1).
     """
-    values = [max(float(v), 0.0) for v in s2_desc]  # short host vectors: plain Python is fastest
+    # Short host vectors: plain Python floats are fastest.
+    values = np.maximum(np.asarray(s2_desc, dtype=np.float64), 0.0).tolist()
     p = len(values)
     limit = delta * delta
     k_eps, tail = p, 0.0
@@ -94,9 +103,9 @@ def choose_rank(s2_desc, delta: float, max_rank: int | None, tol_sq: float) -> i
         if tail > limit:
             break
         k_eps = k
-    k_eps = max(1, k_eps if p else 1)
-    k_numerical = max(1, sum(1 for v in values if v > tol_sq))
-    k = min(k_eps, k_numerical)
+    k = max(1, k_eps)
+    if values and values[k - 1] <= tol_sq:  # the numerical rank cuts deeper
+        k = max(1, sum(1 for v in values if v > tol_sq))
     if max_rank is not None:
         k = min(k, max_rank)
     return k
@@ -163,7 +172,7 @@ def _gram_exact_rows(a, vecs, delta, max_rank, xp, carry=None):
     """Wide ``A``: ``W = Q^T A`` for the whole eigenbasis ``Q``; the rank is chosen on the
     exact squared row norms of ``W`` (the discarded rows are the error, exactly)."""
     vecs = vecs * _column_signs(vecs, xp)[None, :]
-    coords = xp.matrix_transpose(vecs) @ a
+    coords = vecs.T @ a
     s2 = to_numpy(xp.vecdot(coords, coords, axis=-1)).astype(np.float64)
     order = np.argsort(-s2, kind="stable")
     s2_sorted = s2[order]
@@ -181,22 +190,23 @@ def _gram_exact_rows(a, vecs, delta, max_rank, xp, carry=None):
 
 def _carried(left, right, carry, xp):
     """``right`` (``left^T A``), or ``left^T carry`` when the caller passed ``carry``."""
-    return right if carry is None else xp.matrix_transpose(left) @ carry
+    return right if carry is None else left.T @ carry
 
 
-def _orthonormalize_columns(cols, xp):
-    """Finish nearly orthogonal columns with one Cholesky QR step (``C = Q^T Q = L L^T``,
-    ``Q <- Q L^{-T}``): orthonormal to rounding when the columns are far from dependent
-    (the column scaling is absorbed by ``L``). ``None`` if the Cholesky fails."""
+def _orthonormalize_columns(cols, norms, xp):
+    """Scale the nearly orthogonal columns of ``cols`` by ``1 / norms`` and finish with
+    one Cholesky QR step (``C = Q^T Q = L L^T``, ``Q <- Q L^{-T}``): orthonormal to
+    rounding when the columns are far from dependent. ``None`` if the Cholesky fails."""
+    cols = cols / norms[None, :]
     k = cols.shape[1]
     try:
-        chol = xp.linalg.cholesky(xp.matrix_transpose(cols) @ cols)
+        chol = xp.linalg.cholesky(cols.T @ cols)
     except ValueError:  # numpy / array_api_strict: LinAlgError (a ValueError)
         return None
     # Backends that return NaN instead of raising: a failed pivot poisons the last one.
     if not math.isfinite(float(chol[k - 1, k - 1])):
         return None
-    return cols @ xp.matrix_transpose(xp.linalg.inv(chol))
+    return cols @ xp.linalg.inv(chol).T
 
 
 def _gram_path(a, delta, max_rank, unit, xp, capped: bool = False, need_error: bool = True, carry=None):
@@ -205,7 +215,7 @@ def _gram_path(a, delta, max_rank, unit, xp, capped: bool = False, need_error: b
     (``s_k >= GRAM_MARGIN * sqrt(unit) * s_1``) and returns ``None`` otherwise."""
     m, n = a.shape
     wide = m <= n
-    gram = a @ xp.matrix_transpose(a) if wide else xp.matrix_transpose(a) @ a
+    gram = a @ a.T if wide else a.T @ a
     lam, vecs = _descending_eigh(gram, xp)
     k = choose_rank(lam, delta, max_rank, 0.0)
     resolvable = lam[k - 1] >= GRAM_MARGIN**2 * unit * lam[0]
@@ -219,7 +229,8 @@ def _gram_path(a, delta, max_rank, unit, xp, capped: bool = False, need_error: b
         left = vecs[:, :k]
     elif resolvable:
         # Tall: A V_k has orthogonal columns of norms ~ sqrt(lam) up to unit * s_1^2 / s_k^2.
-        left = _orthonormalize_columns(a @ vecs[:, :k], xp)
+        norms = xp.asarray(np.sqrt(lam[:k]), dtype=a.dtype)
+        left = _orthonormalize_columns(a @ vecs[:, :k], norms, xp)
     if left is None:
         return _qr_path(a, delta, max_rank, unit, xp, carry=carry)
     left = left * _column_signs(left, xp)[None, :]
@@ -227,9 +238,9 @@ def _gram_path(a, delta, max_rank, unit, xp, capped: bool = False, need_error: b
     if binding and not need_error:
         # Nothing to check, nobody asked for the error: skip the residual (and, with a
         # carry, the product left^T A).
-        right = xp.matrix_transpose(left) @ (a if carry is None else carry)
+        right = left.T @ (a if carry is None else carry)
         return left, right, math.nan
-    right = xp.matrix_transpose(left) @ a
+    right = left.T @ a
     discarded = _residual_sq(a, left, right, xp)
     if discarded <= delta * delta or k == min(m, n) or binding:
         return left, _carried(left, right, carry, xp), discarded
@@ -248,8 +259,8 @@ def _qr_path(a, delta, max_rank, unit, xp, rank_rtol=None, carry=None):
         q, small = xp.linalg.qr(a, mode="reduced")  # A = Q R, R: n x n
     else:
         # LQ of A from the QR of A^T: A = L Q^T with L = R^T (m x m).
-        _, r = xp.linalg.qr(xp.matrix_transpose(a), mode="reduced")
-        q, small = None, xp.matrix_transpose(r)
+        _, r = xp.linalg.qr(a.T, mode="reduced")
+        q, small = None, r.T
     u, s, vt = xp.linalg.svd(small, full_matrices=False)
     s_host = to_numpy(s).astype(np.float64)
     s2 = s_host * s_host
@@ -264,13 +275,13 @@ def _qr_path(a, delta, max_rank, unit, xp, rank_rtol=None, carry=None):
     signs = _column_signs(u_k, xp)
     left = u_k * signs[None, :]
     if carry is not None:
-        right = xp.matrix_transpose(left) @ carry
+        right = left.T @ carry
     elif q is not None or small is a:
         # right = S_k V_k^T (= left^T A up to rounding), signs folded in.
         right = (s[:k] * signs)[:, None] * vt[:k, :]
     else:
         # right = left^T A: one GEMM, no n x m orthogonal factor kept.
-        right = xp.matrix_transpose(left) @ a
+        right = left.T @ a
     return left, right, discarded
 
 

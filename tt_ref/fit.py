@@ -243,7 +243,7 @@ def fit_point_cloud(
     batch_size: int = DEFAULTS["batch_size"],
     steps: int = DEFAULTS["steps"],
     lr: float = DEFAULTS["lr"],
-    init="kmeans",
+    init=DEFAULTS["init"],
     seed=0,
     backend: str | None = None,
     progress: bool = True,

@@ -55,14 +55,14 @@ def _orthogonalize_right(cores: list, xp, stop: int = 0) -> list:
         unfolding = xp.matrix_transpose(xp.reshape(cores[j], (r_left, n * r_right)))
         q, r = _qr_positive(unfolding, xp)
         new_rank = q.shape[1]
-        cores[j] = xp.reshape(xp.matrix_transpose(q), (new_rank, n, r_right))
+        cores[j] = xp.reshape(q.T, (new_rank, n, r_right))
         prev = cores[j - 1]
-        merged = xp.reshape(prev, (-1, r_left)) @ xp.matrix_transpose(r)
+        merged = xp.reshape(prev, (-1, r_left)) @ r.T
         cores[j - 1] = xp.reshape(merged, (prev.shape[0], prev.shape[1], new_rank))
     return cores
 
 
-def _right_factors(cores: list, xp) -> list:
+def _right_factors(cores, xp) -> list:
     """``factors[j]`` (``p_j x r_j``, ``j = 1 .. d-1``) with ``Z_j = factors[j]^T W_j^T``,
     where ``Z_j`` (``r_j x n_j ... n_d``) is the right interface of cores ``j .. d-1``
     and ``W_j`` has orthonormal columns (never formed).
@@ -76,12 +76,12 @@ def _right_factors(cores: list, xp) -> list:
     factor = None
     for j in range(d - 1, 0, -1):
         r_left, n, r_right = cores[j].shape
-        core = cores[j]
-        if factor is not None:
-            core = xp.reshape(xp.reshape(core, (r_left * n, r_right)) @ xp.matrix_transpose(factor), (r_left, -1))
+        if factor is None:
+            unfolding = xp.reshape(cores[j], (r_left, n * r_right))
         else:
-            core = xp.reshape(core, (r_left, -1))
-        factor = qr_r_factor(xp.matrix_transpose(core), xp)
+            product = xp.reshape(cores[j], (r_left * n, r_right)) @ factor.T
+            unfolding = xp.reshape(product, (r_left, n * factor.shape[0]))
+        factor = qr_r_factor(unfolding.T, xp)
         factors[j] = factor
     return factors
 
@@ -178,46 +178,48 @@ def round(tt: TensorTrain, *, eps: float | None = None, max_rank: int | None = N
     eps = check_eps(eps)
     max_rank = check_max_rank(max_rank)
     xp = tt.xp
-    d = tt.ndim
+    cores = list(tt.cores)
+    d = len(cores)
     if d == 1:
         return (tt, 0.0) if return_error else tt
+    shape = [int(core.shape[1]) for core in cores]
     # Right-to-left sweep, R factors only: the unfolding of the tensor at bond j is
-    # (left part) @ factors[j]^T @ W^T with W orthonormal, so its singular values are
-    # those of the small step matrix below.
-    factors = _right_factors(tt.cores, xp)
-    cores = list(tt.cores)
+    # (left part) @ factors[j + 1]^T @ W^T with W orthonormal, so it has the singular
+    # values of the small matrix B_j = M_j factors[j + 1]^T below.
+    factors = _right_factors(cores, xp)
     unit = machine_eps(tt.dtype, xp)
-    # Step matrix M_j (k_{j-1} n_j x r_j): the part of the tensor left of bond j, the
-    # kept left cores factored out; its projection B_j = M_j factors[j+1]^T.
-    step = xp.reshape(cores[0], (tt.shape[0], -1))
-    projected = step @ xp.matrix_transpose(factors[1])
-    norm = float(xp.linalg.vector_norm(projected))
+    total = math.prod(shape)
+    # M_j (k_{j-1} n_j x r_j): the tensor left of bond j with the kept (orthonormal)
+    # left cores factored out. M_0 is the first core.
+    step = xp.reshape(cores[0], (shape[0], -1))
+    projected = step @ factors[1].T
+    norm = float(xp.linalg.vector_norm(projected))  # ||tt||_F = ||B_0||_F
     if norm == 0.0:
-        zero = TensorTrain._from_cores(tuple(xp.zeros((1, n, 1), dtype=tt.dtype) for n in tt.shape))
+        zero = TensorTrain._from_cores(tuple(xp.zeros((1, n, 1), dtype=tt.dtype) for n in shape))
         return (zero, 0.0) if return_error else zero
     delta = (eps or 0.0) / math.sqrt(d - 1) * norm
     norm_sq = norm * norm
     discarded_sq = 0.0
-    rank = 1
+    rank, rows = 1, 1
     for j in range(d - 1):
-        rows = math.prod(tt.shape[: j + 1])
+        rows *= shape[j]
         if j > 0:
-            projected = step @ xp.matrix_transpose(factors[j + 1])
-        # B_j = left C_j + E_j with left orthonormal: the kept left core, and the carry
-        # C_j = left^T M_j; E_j is the discarded part, orthogonal to all later ones.
+            projected = step @ factors[j + 1].T
+        # B_j = left (left^T B_j) + E_j: left is the new core j, E_j the discarded part
+        # (orthogonal to every other step's), and the carry left^T M_j replaces the
+        # kept cores in the next step matrix M_{j+1}.
         left, carry, disc = truncated_svd(
             projected, delta=delta, max_rank=max_rank, xp=xp, unit=unit,
             norm_sq=norm_sq if math.isnan(discarded_sq) else builtins.max(norm_sq - discarded_sq, 0.0),
-            rank_rtol=unfolding_rank_rtol(rows, math.prod(tt.shape) // rows, unit), need_error=return_error,
-            carry=step,
+            rank_rtol=unfolding_rank_rtol(rows, total // rows, unit), need_error=return_error, carry=step,
         )
         discarded_sq += disc
         new_rank = left.shape[1]
-        cores[j] = xp.reshape(left, (rank, tt.shape[j], new_rank))
+        cores[j] = xp.reshape(left, (rank, shape[j], new_rank))
         rank = new_rank
         nxt = cores[j + 1]
-        step = xp.reshape(carry @ xp.reshape(nxt, (nxt.shape[0], -1)), (rank * nxt.shape[1], nxt.shape[2]))
-    cores[d - 1] = xp.reshape(step, (rank, tt.shape[d - 1], 1))
+        step = xp.reshape(carry @ xp.reshape(nxt, (nxt.shape[0], -1)), (rank * shape[j + 1], nxt.shape[2]))
+    cores[d - 1] = xp.reshape(step, (rank, shape[d - 1], 1))
     result = TensorTrain._from_cores(tuple(cores))
     if return_error:
         return result, math.sqrt(builtins.max(discarded_sq, 0.0)) / norm
