@@ -48,3 +48,27 @@ def test_bench_ann_bad_input(tmp_path, capsys):
     assert main(["bench", "ann", "--data", str(path), "--queries", "5", "--methods", "tt,annoy"]) == 2
     assert "--methods" in capsys.readouterr().err
     assert main(["bench", "ann", "--data", str(tmp_path / "missing.npy")]) == 2
+
+
+@pytest.mark.parametrize("backend", ["array_api_strict", "cupy"])
+def test_bench_ann_backend_flag(tmp_path, capsys, backend):
+    """specs/index.md §Benchmark: --backend runs the TT index and exact search on that backend
+    with the same recall as NumPy (cupy skipped where no GPU is visible)."""
+    from tt_ref._backend import is_backend_available
+
+    if not is_backend_available(backend):
+        pytest.skip(f"backend {backend!r} not available here (CuPy needs an NVIDIA GPU)")
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((800, 8)).astype(np.float32)
+    path = tmp_path / "vectors.npy"
+    np.save(path, X)
+    recalls = {}
+    for name in ("numpy", backend):
+        out_json = tmp_path / f"{name}.json"
+        assert main(["bench", "ann", "--data", str(path), "--queries", "40", "--k", "5", "--quick", "--steps", "5",
+                     "--train-size", "400", "--methods", "tt,exact", "--backend", name, "--json", str(out_json)]) == 0
+        rows = json.loads(out_json.read_text())["rows"]
+        recalls[name] = [row["recall"] for row in rows]
+        assert any(row["method"].startswith("exact (") and row["recall"] == pytest.approx(1.0) for row in rows)
+    capsys.readouterr()
+    assert recalls["numpy"] == pytest.approx(recalls[backend], abs=0.03)

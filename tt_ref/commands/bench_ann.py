@@ -22,6 +22,8 @@ import time
 
 import numpy as np
 
+from .._backend import array_namespace, backend_name, namespace_for, synchronize, to_numpy
+
 FORMAT = "tt_ref.bench_ann"
 VERSION = 1
 
@@ -50,6 +52,9 @@ def register(subparsers) -> None:
     parser.add_argument("--quick", action="store_true", help="short sweeps and a short fit: a smoke run")
     parser.add_argument("--save-index", metavar="PATH", default=None, help="save the trained TT index (.npz)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fit and the sampling (default 0)")
+    parser.add_argument("--backend", choices=("numpy", "cupy", "array_api_strict"), default="numpy",
+                        help="array backend of the TT index and of exact search (default numpy); on cupy, "
+                             "QPS is per wall-clock second with the device synchronised, all queries in one batch")
     parser.add_argument("--json", metavar="PATH", default=None, help="write all rows and settings as JSON")
     parser.add_argument("--plot", metavar="PNG", default=None, help="plot recall@k against QPS (log) to PNG")
     parser.set_defaults(func=run)
@@ -128,11 +133,19 @@ class _Clock:
     time is the single-thread cost even when other work shares the machine; the wall
     time is kept beside it."""
 
+    #: Set by ``run`` for ``--backend cupy``: the namespace to synchronise, whose work
+    #: runs on the device, so only wall time (after a sync) measures it.
+    device_xp = None
+
     def __init__(self, func):
         wall, cpu = time.perf_counter(), time.process_time()
         self.out = func()
+        if _Clock.device_xp is not None:
+            synchronize(_Clock.device_xp)
         self.cpu = max(time.process_time() - cpu, 1e-9)
         self.wall = max(time.perf_counter() - wall, 1e-9)
+        if _Clock.device_xp is not None:
+            self.cpu = self.wall
 
     def qps(self, n):
         return {"qps": n / self.cpu, "qps_wall": n / self.wall}
@@ -157,9 +170,11 @@ def _bench_exact(base, queries, k, true_ids):
     from ..ann_eval import recall_at_k
     from ..neighbors import nearest_neighbors
 
+    label = {"numpy": "exact (NumPy GEMM)", "cupy": "exact (CuPy GEMM)"}.get(
+        backend_name(array_namespace(base)), "exact (array_api_strict GEMM)")
     clock = _Clock(lambda: nearest_neighbors(queries, base, k, check_values=False))
     return [
-        _row("exact (NumPy GEMM)", "-", recall=recall_at_k(clock.out[1], true_ids, k), **clock.qps(queries.shape[0]),
+        _row(label, "-", recall=recall_at_k(clock.out[1], true_ids, k), **clock.qps(queries.shape[0]),
              distances_per_query=float(base.shape[0]), build_seconds=0.0, build_wall_seconds=0.0,
              bytes_per_vector=4.0 * base.shape[1])
     ]
@@ -220,13 +235,13 @@ def _assign_check(index, base, quick):
     from ..index import TTIndex
 
     n = min(base.shape[0], 2000 if quick else 20000)
-    sample = base[:n]
+    sample = base[:n, :]
     out = {"n": n}
     for assign in ("beam", "exact"):
         other = TTIndex.from_point_cloud(index.cloud, assign=assign)
         clock = _Clock(lambda: other._assign_buckets(sample))
         out[f"{assign}_seconds"] = clock.cpu
-        out[f"{assign}_buckets"] = np.asarray(clock.out)
+        out[f"{assign}_buckets"] = to_numpy(clock.out)
     out["agreement"] = float(np.mean(out.pop("beam_buckets") == out.pop("exact_buckets")))
     return out
 
@@ -476,6 +491,13 @@ def run(args) -> int:
         ranks = ranks * (len(mode_sizes) - 1)
     limiter, thread_msg = _pin_threads()
     quick = bool(args.quick)
+    host_base, host_queries = base, queries
+    if args.backend != "numpy":
+        # The TT index and exact search run on the chosen backend; faiss and hnswlib stay on the host.
+        xp = namespace_for(args.backend)
+        base, queries = xp.asarray(base), xp.asarray(queries)
+        _Clock.device_xp = xp if args.backend == "cupy" else None
+        thread_msg += f"; TT index and exact search on backend {args.backend}"
     with limiter:
         print(f"tt-ref bench ann: {name} ({metric}), base {base.shape[0]} x {base.shape[1]}, {queries.shape[0]} queries, k={args.k}")
         print(thread_msg)
@@ -485,7 +507,7 @@ def run(args) -> int:
         from ..neighbors import nearest_neighbors
 
         gt = _Clock(lambda: nearest_neighbors(queries, base, args.k, check_values=False))
-        gt_s, true_ids = gt.cpu, np.asarray(gt.out[1])
+        gt_s, true_ids = gt.cpu, to_numpy(gt.out[1])
         rows = []
         tt_info = None
         lists_info = {}
@@ -510,13 +532,14 @@ def run(args) -> int:
                 nlists += [(usual, "4 sqrt(N)"), (max(16, usual // 4), "sqrt(N)")]
             else:
                 nlists += [(max(4, usual // 4), "sqrt(N)")]
-            rows += _bench_ivf(base, queries, args.k, true_ids, nlists, quick, args.train_size, args.seed, lists_info)
+            rows += _bench_ivf(host_base, host_queries, args.k, true_ids, nlists, quick, args.train_size, args.seed,
+                               lists_info)
         if "imi" in methods:
             bits = 4 if quick else max(4, min(10, int(round(math.log2(math.sqrt(base.shape[0]) / 2)))))
-            rows += _bench_imi(base, queries, args.k, true_ids, bits, quick,
-                               _train_sample(base, max(args.train_size, 39 * 2**bits), args.seed), lists_info)
+            rows += _bench_imi(host_base, host_queries, args.k, true_ids, bits, quick,
+                               _train_sample(host_base, max(args.train_size, 39 * 2**bits), args.seed), lists_info)
         if "hnsw" in methods:
-            rows += _bench_hnsw(base, queries, args.k, true_ids, quick)
+            rows += _bench_hnsw(host_base, host_queries, args.k, true_ids, quick)
     from ..ann_eval import pareto_front
 
     ok = [r for r in rows if r["status"] == "ok"]
