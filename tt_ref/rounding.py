@@ -136,9 +136,13 @@ def orthogonalize(tt: TensorTrain, direction: str = "left") -> TensorTrain:
 def round(tt: TensorTrain, *, eps: float | None = None, max_rank: int | None = None, return_error: bool = False):
     """Recompress a tensor train to lower ranks (TT rounding, Oseledets 2011).
 
-    Orthogonalize right to left by QR, then truncate left to right with the per-step
-    threshold ``delta = eps / sqrt(d - 1) * ||tt||_F``, so that
-    ``||tt - round(tt)||_F <= eps ||tt||_F`` when only ``eps`` is given.
+    A right-to-left QR sweep that keeps only the ``R`` factors, then a left-to-right
+    truncation sweep of the small matrices ``B_j = M_j R_{j+1}^T`` (which have the
+    singular values of the unfoldings of ``tt``) with the per-step threshold
+    ``delta = eps / sqrt(d - 1) * ||tt||_F``, so that
+    ``||tt - round(tt)||_F <= eps ||tt||_F`` when only ``eps`` is given. The same
+    result as Oseledets' algorithm, without forming the orthonormal cores of the QR
+    sweep (``specs/rounding.md`` §round).
 
     Parameters
     ----------
