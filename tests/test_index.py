@@ -285,11 +285,11 @@ def test_bad_inputs(xp, dtype, tmp_path):
         index.search(X, 1, beam=0)
     foreign = tmp_path / "foreign.npz"
     np.savez(foreign, data=np.zeros(3))
-    with pytest.raises(ValueError, match="not a TTIndex file"):
+    with pytest.raises(ValueError, match="not a tt_ref TTIndex file"):
         TTIndex.load(foreign)
     text = tmp_path / "text.npz"
     text.write_text("hello")
-    with pytest.raises(ValueError, match="not a TTIndex file"):
+    with pytest.raises(ValueError, match="not a tt_ref TTIndex file"):
         TTIndex.load(text)
     with pytest.raises(FileNotFoundError):
         TTIndex.load(tmp_path / "missing.npz")

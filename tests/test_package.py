@@ -16,7 +16,7 @@ PACKAGE = pathlib.Path(tt_ref.__file__).parent
 
 # Layers (README "What is in it"): a module may import only from its own layer or below.
 LAYERS = {
-    "_backend": 0,
+    "_backend": 0, "_io": 0,
     "tensor_train": 1,
     "_linalg": 2, "svd": 2, "rounding": 2, "arithmetic": 2, "evaluate": 2, "creation": 2,
     "tt_matrix": 2, "neighbors": 2,

@@ -18,10 +18,8 @@ API standard (NumPy, CuPy, array_api_strict) and batched over query chunks.
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -38,13 +36,14 @@ from ._backend import (
     to_numpy,
     topk_smallest,
 )
+from ._io import load_npz, save_npz
 from .neighbors import squared_distances
 
 __all__ = ["TTIndex", "FORMAT_TAG", "FORMAT_VERSION"]
 
 #: Format tag and version written into every saved index and checked on load.
 FORMAT_TAG = "tt_ref.TTIndex"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: written by tt_ref._io (format, version, meta as JSON)
 
 _METRICS = ("l2", "cosine")
 _ASSIGN = ("exact", "beam")
@@ -840,27 +839,14 @@ class TTIndex:
             "trained": self.is_trained,
             "next_id": self._next_id,
         }
-        arrays = {
-            "format": np.array(FORMAT_TAG),
-            "version": np.array(FORMAT_VERSION, dtype=np.int64),
-            "meta": np.array(json.dumps(meta)),
-        }
+        arrays = {}
         if self.is_trained:
             for j, core in enumerate(self.cloud.cores):
                 arrays[f"core_{j}"] = to_numpy(core)
             arrays["vectors"] = to_numpy(self._vectors)
             arrays["ids"] = to_numpy(self._ids)
             arrays["offsets"] = to_numpy(self._offsets)
-        directory = path.parent if str(path.parent) else Path(".")
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        save_npz(path, arrays, format_tag=FORMAT_TAG, version=FORMAT_VERSION, meta=meta)
 
     @classmethod
     def load(cls, path, backend: str = "numpy") -> "TTIndex":
@@ -869,20 +855,8 @@ class TTIndex:
 
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"no index file at {path}")
+        data, meta = load_npz(path, format_tag=FORMAT_TAG, version=FORMAT_VERSION, what="TTIndex")
         try:
-            data = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise ValueError(f"{path} is not a TTIndex file (.npz): {exc}") from exc
-        with data:
-            if "format" not in data.files or str(data["format"]) != FORMAT_TAG:
-                raise ValueError(f"{path} is not a TTIndex file (format tag {FORMAT_TAG!r} missing)")
-            version = int(data["version"])
-            if version != FORMAT_VERSION:
-                raise ValueError(f"{path} has TTIndex format version {version}; this tt_ref reads {FORMAT_VERSION}")
-            meta = json.loads(str(data["meta"]))
             index = cls(
                 meta["dim"], meta["mode_sizes"], meta["ranks"], meta["metric"],
                 assign=meta["assign"], assign_beam=meta["assign_beam"], train_size=meta["train_size"],
@@ -896,8 +870,10 @@ class TTIndex:
             index._vectors = from_numpy(data["vectors"], xp)
             index._ids = from_numpy(data["ids"], xp)
             index._offsets = from_numpy(data["offsets"], xp)
-            index._sq_norms = xp.sum(index._vectors * index._vectors, axis=1)
-            index._next_id = int(meta["next_id"])
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"path {os.fspath(path)!r} is not a complete TTIndex file: {exc!r} missing or bad") from exc
+        index._sq_norms = xp.sum(index._vectors * index._vectors, axis=1)
+        index._next_id = int(meta["next_id"])
         return index
 
     def to_backend(self, backend: str) -> "TTIndex":

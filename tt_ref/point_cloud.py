@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
-import zipfile
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -31,12 +29,13 @@ from ._backend import (
     to_backend as _move,
     to_numpy,
 )
+from ._io import load_npz, save_npz
 from .tensor_train import validate_cores
 
 __all__ = ["TTPointCloud", "n_params_for", "check_config"]
 
 _FORMAT_TAG = "tt_ref.TTPointCloud"
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2  # 2: n_cores moved into the JSON meta (tt_ref._io)
 
 
 # --------------------------------------------------------------------------- configuration
@@ -530,50 +529,20 @@ class TTPointCloud:
 
         The file holds a format tag and version, checked by :meth:`load`; no pickle.
         """
-        path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(folder):
-            raise FileNotFoundError(f"path: folder {folder!r} does not exist")
-        arrays = {
-            "format": np.array(_FORMAT_TAG),
-            "version": np.array(_FORMAT_VERSION, dtype=np.int64),
-            "n_cores": np.array(self.n_levels, dtype=np.int64),
-        }
-        for j, core in enumerate(self._cores):
-            arrays[f"core_{j}"] = np.ascontiguousarray(to_numpy(core))
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        arrays = {f"core_{j}": to_numpy(core) for j, core in enumerate(self._cores)}
+        save_npz(path, arrays, format_tag=_FORMAT_TAG, version=_FORMAT_VERSION, meta={"n_cores": self.n_levels})
 
     @classmethod
     def load(cls, path, backend: str = "numpy") -> "TTPointCloud":
         """Read a cloud written by :meth:`save` onto ``backend`` (no pickle; tag checked)."""
-        path = os.fspath(path)
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"path: no such file {path!r}")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                if not hasattr(data, "files"):
-                    raise ValueError("not an .npz archive")
-                if "format" not in data.files or str(data["format"]) != _FORMAT_TAG:
-                    raise ValueError(f"missing format tag {_FORMAT_TAG!r}")
-                version = int(data["version"]) if "version" in data.files else -1
-                if version != _FORMAT_VERSION:
-                    raise ValueError(f"unsupported format version {version} (this tt_ref reads {_FORMAT_VERSION})")
-                n_cores = int(data["n_cores"])
-                cores = [np.asarray(data[f"core_{j}"]) for j in range(n_cores)]
-        except (zipfile.BadZipFile, OSError, KeyError, ValueError, EOFError) as exc:
-            raise ValueError(f"path {path!r} is not a tt_ref TT point cloud file: {exc}") from exc
+        arrays, meta = load_npz(path, format_tag=_FORMAT_TAG, version=_FORMAT_VERSION, what="TT point cloud")
+        n_cores = meta.get("n_cores")
+        if not isinstance(n_cores, int) or any(f"core_{j}" not in arrays for j in range(n_cores)):
+            raise ValueError(f"path {os.fspath(path)!r} is not a tt_ref TT point cloud file: cores missing")
         xp = namespace_for(backend)
-        return cls(tuple(from_numpy(c, xp) for c in cores))
+        return cls(tuple(from_numpy(arrays[f"core_{j}"], xp) for j in range(n_cores)))
 
     # ------------------------------------------------------------------ construction
     @classmethod

@@ -1,19 +1,19 @@
 """Plain-text tables, plots and a small Markdown report writer (used by ``tt-ref demo`` and ``tt-ref ood``).
 
-Everything written to disk goes through a temporary file in the destination folder
-and ``os.replace``, so a crash never leaves a half-written report, JSON or PNG.
+Everything written to disk goes through ``tt_ref._io`` (a temporary file in the
+destination folder, then ``os.replace``), so a crash never leaves a half-written
+report, JSON or PNG.
 Plots use matplotlib's ``Agg`` backend (no display needed); matplotlib is imported
 only when a plot is drawn.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Sequence
+
+from ._io import save_figure, write_json, write_text
 
 __all__ = [
     "format_table",
@@ -91,79 +91,9 @@ def markdown_table(rows: Sequence[dict], columns: Sequence[str], headers: Sequen
 
 
 # --------------------------------------------------------------------------- files
-def _make_readable(tmp) -> None:
-    # mkstemp creates 0600 files; give the final file the usual mode (0666 minus the umask).
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-
-
-def atomic_write_text(path, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (temp file in the same folder, then ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        _make_readable(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def write_json(path, obj) -> Path:
-    """Write ``obj`` as indented JSON, atomically; NaN becomes ``null``.
-
-    Examples
-    --------
-    >>> import json, tempfile, os
-    >>> from tt_ref.report import write_json
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     path = write_json(os.path.join(folder, "r.json"), {"auroc": 0.9, "bad": float("nan")})
-    ...     json.loads(path.read_text())
-    {'auroc': 0.9, 'bad': None}
-    """
-    return atomic_write_text(path, json.dumps(_jsonable(obj), indent=2) + "\n")
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, float):
-        return None if not math.isfinite(obj) else obj
-    if hasattr(obj, "tolist"):
-        return _jsonable(obj.tolist())
-    if hasattr(obj, "item"):
-        return _jsonable(obj.item())
-    return obj
-
-
-def _save_figure(fig, path) -> Path:
-    path = Path(path)
-    if path.suffix.lower() != ".png":
-        raise ValueError(f"plot path must end in .png, got {str(path)!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        _make_readable(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    finally:
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
-    return path
+# Atomic writers live once in tt_ref._io; these names are kept for the commands.
+atomic_write_text = write_text
+_save_figure = save_figure
 
 
 def _pyplot():

@@ -13,16 +13,15 @@ Missing libraries become ``skipped`` rows. Results and their reading:
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import platform
-import tempfile
 import time
 
 import numpy as np
 
 from .._backend import array_namespace, backend_name, namespace_for, synchronize, to_numpy
+from .._io import save_figure, write_json
 
 FORMAT = "tt_ref.bench_ann"
 VERSION = 1
@@ -416,29 +415,11 @@ def _plot(rows, path, title, k):
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    save_figure(fig, path)
 
 
 def _write_json(path, payload):
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(payload, handle, indent=1, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_json(path, payload)
 
 
 def _summary(rows, tt_info, target=0.90):

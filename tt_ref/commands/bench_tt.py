@@ -9,15 +9,15 @@ Results and their reading: ``docs/performance-tt.md``.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import platform
 import statistics
-import tempfile
 import time
 
 import numpy as np
+
+from .._io import save_figure, write_json
 
 FORMAT = "tt_ref.bench_tt"
 VERSION = 1
@@ -293,31 +293,14 @@ def _plot(rows, path: str) -> None:
     ax.set_title("tt-ref bench tt: lower is faster")
     ax.legend()
     fig.tight_layout()
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".bench_tt.", suffix=".png", dir=folder)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png", dpi=110)
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+    save_figure(fig, path)
 
 
 def _write_json(path: str, payload) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"--json: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".bench_tt.", suffix=".json", dir=folder)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(payload, handle, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_json(path, payload)
 
 
 def run(args) -> int:
