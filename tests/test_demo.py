@@ -39,8 +39,9 @@ def test_demo_numbers_are_sane(demo_run):
     for row in rows.values():
         assert 0 < row["n_params"] <= budget
         assert row["sw"] >= 0 and row["coverage"] >= 0 and row["inverse"] >= 0
-    # Random and coreset rows are data rows: no stray points.
-    assert rows["random"]["inverse"] == pytest.approx(0.0, abs=1e-6)
+    # Inverse error is measured against the held-out digits (specs/quality.md), so even
+    # data rows (random subset) have a positive one, of the order of the coverage error.
+    assert 0 < rows["random"]["inverse"] < 10 * rows["random"]["coverage"]
     recalls = [row["recall_at_10"] for row in results["index"]["rows"]]
     assert all(0.0 <= r <= 1.0 for r in recalls)
     assert recalls == sorted(recalls)  # more candidates never lower recall

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import gzip
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from ._io import atomic_path
 
 __all__ = [
     "DATASETS",
@@ -146,20 +147,8 @@ def write_fvecs(path, X) -> None:
     rows = np.empty((X.shape[0], X.shape[1] + 1), dtype=np.int32)
     rows[:, 0] = X.shape[1]
     rows[:, 1:] = X.view(np.int32)
-    _atomic_write_bytes(Path(path), rows.tobytes())
-
-
-def _atomic_write_bytes(path: Path, payload: bytes) -> None:
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_path(path) as tmp:
+        rows.tofile(tmp)
 
 
 # --------------------------------------------------------------------------- loaders

@@ -12,8 +12,9 @@ import argparse
 import os
 import platform
 import sys
-import tempfile
 import time
+
+from .._io import save_figure, write_json
 
 _DESCRIPTION = """\
 Compress a vector set with a TT point cloud and with each baseline (TT-SVD, k-means,
@@ -278,25 +279,13 @@ def plot_comparison(path, X_test, results: dict, *, title: str, seed: int = 0, m
         ax.set_axis_off()
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".compress.", suffix=".png", dir=folder)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    finally:
-        plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 def run(args) -> int:
     from .._backend import from_numpy, namespace_for, random_choice
     from ..datasets import load_dataset, train_test_split
-    from ..report import format_table, write_json
+    from ..report import format_table
 
     _check_args(args)
     xp = namespace_for(args.backend)
