@@ -17,7 +17,7 @@ from tt_ref._backend import BACKENDS, is_backend_available, namespace_for
 
 settings.register_profile(
     "default",
-    max_examples=12,
+    max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
     derandomize=True,

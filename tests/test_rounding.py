@@ -55,7 +55,10 @@ def test_orthogonalize(xp, dtype, direction, data):
     out = orthogonalize(tt, direction)
     unit = eps_of(dtype)
     ref = dense(tt)
-    assert rel_err(dense(out), ref) <= 100 * unit
+    # A QR sweep is backward stable relative to the cores' scale, prod_j ||G_j||_F, which
+    # exceeds ||A|| when drawn ranks are not minimal and the sum cancels (specs/rounding.md).
+    scale = max(np.linalg.norm(ref), float(np.prod([np.linalg.norm(to_np(c)) for c in tt.cores])))
+    assert np.linalg.norm(dense(out) - ref) <= 100 * unit * scale
     assert all(a <= b for a, b in zip(out.ranks, tt.ranks))
     inner = out.cores[:-1] if direction == "left" else out.cores[1:]
     for core in inner:
@@ -64,7 +67,7 @@ def test_orthogonalize(xp, dtype, direction, data):
         assert np.linalg.norm(mat.T @ mat - np.eye(mat.shape[1])) <= 100 * unit
     carrier = out.cores[-1] if direction == "left" else out.cores[0]
     norm = np.linalg.norm(ref)
-    assert abs(np.linalg.norm(to_np(carrier).astype(np.float64)) - norm) <= 100 * unit * max(norm, 1e-300)
+    assert abs(np.linalg.norm(to_np(carrier).astype(np.float64)) - norm) <= 100 * unit * max(scale, 1e-300)
 
 
 def test_orthogonalize_is_deterministic(xp, dtype):
