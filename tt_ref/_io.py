@@ -132,16 +132,19 @@ def load_npz(path, *, format_tag: str, version: int, what: str) -> tuple[dict, d
     if not os.path.exists(path):
         raise FileNotFoundError(f"path: no such file {path!r}")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        # Open the file ourselves: np.load leaks its handle when the archive is corrupt.
+        with open(path, "rb") as handle:
+            data = np.load(handle, allow_pickle=False)
             if not hasattr(data, "files"):
-                raise ValueError("not an .npz archive")
-            if "format" not in data.files or str(data["format"]) != format_tag:
-                raise ValueError(f"format tag {format_tag!r} missing")
-            found = int(data["version"]) if "version" in data.files else -1
-            if found != version:
-                raise ValueError(f"format version {found}; this tt_ref reads version {version}")
-            meta = json.loads(str(data["meta"])) if "meta" in data.files else {}
-            arrays = {key: np.asarray(data[key]) for key in data.files if key not in ("format", "version", "meta")}
+                raise ValueError("not an .npz archive (a bare .npy array?)")
+            with data:
+                if "format" not in data.files or str(data["format"]) != format_tag:
+                    raise ValueError(f"format tag {format_tag!r} missing")
+                found = int(data["version"]) if "version" in data.files else -1
+                if found != version:
+                    raise ValueError(f"format version {found}; this tt_ref reads version {version}")
+                meta = json.loads(str(data["meta"])) if "meta" in data.files else {}
+                arrays = {key: np.asarray(data[key]) for key in data.files if key not in ("format", "version", "meta")}
     except (zipfile.BadZipFile, OSError, KeyError, ValueError, EOFError, json.JSONDecodeError) as exc:
         raise ValueError(f"path {path!r} is not a tt_ref {what} file: {exc}") from exc
     return arrays, meta
