@@ -148,19 +148,21 @@ def greedy_k_center(X, m: int, *, seed=0, projection_dim: int | None = None):
     sq_norms = xp.sum(Z * Z, axis=1)
     positions = xp.arange(n_rows, dtype=xp.int64)
 
-    def sq_dist_to(row: int):
-        centre = Z[row, :]
-        # Gram form (one GEMV per step); the chosen row itself is set to exactly 0.
-        d2 = xp.clip(sq_norms - 2.0 * (Z @ centre) + sq_norms[row], 0.0, None)
-        return xp.where(positions == row, xp.zeros_like(d2), d2)
+    def sq_dist_to(row):
+        # row: a 0-d int64 array, kept on the device (no host sync per step).
+        centre = xp.reshape(xp.take(Z, xp.reshape(row, (1,)), axis=0), (-1,))
+        # Gram form (one GEMV per step). Chosen rows are marked -1, below every true
+        # distance, so rounding (clipped near-duplicates at 0) can never pick one twice.
+        d2 = xp.clip(sq_norms - 2.0 * (Z @ centre) + xp.sum(centre * centre), 0.0, None)
+        return xp.where(positions == row, xp.full_like(d2, -1.0), d2)
 
-    chosen = [first]
-    min_d2 = sq_dist_to(first)
+    chosen = [xp.asarray(first, dtype=xp.int64)]
+    min_d2 = sq_dist_to(chosen[0])
     for _ in range(m - 1):
-        nxt = int(xp.argmax(min_d2))  # first maximum: ties to the smaller index
+        nxt = xp.astype(xp.argmax(min_d2), xp.int64)  # first maximum: ties to the smaller index
         chosen.append(nxt)
         min_d2 = xp.minimum(min_d2, sq_dist_to(nxt))
-    return xp.asarray(chosen, dtype=xp.int64)
+    return xp.stack(chosen)
 
 
 # --------------------------------------------------------------------------- methods
