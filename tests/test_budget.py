@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 from hypothesis import given
@@ -23,8 +24,12 @@ def test_fits_budget_and_rank_is_largest(data):
         modes, ranks = config_for_budget(dim, n_params, n_data=n_data, n_levels=n_levels)
     except ValueError as exc:
         assert "too small" in str(exc)
-        # Then even the smallest first mode at rank 1 must be over budget.
-        assert 2 * dim > n_params or n_params < dim * 2 + 2 * (n_levels or 2)
+        # The error names the smallest configuration at rank 1 and what it needs: check both.
+        match = re.search(r"configuration \(([\d, ]+)\) at rank 1 needs (\d+)", str(exc))
+        assert match, str(exc)
+        smallest = tuple(int(v) for v in match.group(1).split(","))
+        needs = int(match.group(2))
+        assert needs == n_params_for(dim, smallest, (1,) * (len(smallest) - 1)) > n_params
         return
     k = len(modes)
     assert len(ranks) == k - 1 and all(r >= 1 for r in ranks) and modes[0] >= 2
@@ -33,7 +38,7 @@ def test_fits_budget_and_rank_is_largest(data):
     # Ranks are equal except where a bond cannot carry more (r_j <= n_{j+1} ... n_k).
     for j, r in enumerate(ranks, start=1):
         assert r <= math.prod(modes[j:])
-    bigger = _capped_ranks(modes, ranks[0] + 1, dim)
+    bigger = _capped_ranks(modes, max(ranks) + 1, dim)
     assert bigger == ranks or n_params_for(dim, modes, bigger) > n_params
 
 

@@ -16,7 +16,10 @@ from tt_ref.kmeans import kmeans
 
 def blobs(seed, n_clusters, per_cluster, dim, spread=0.05):
     rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(n_clusters, dim)) * 10
+    # Centres at least ~8 apart (10 apart along the first axis, jittered), blobs of
+    # spread 0.05: separated for every seed, as the tests assume.
+    centres = rng.normal(size=(n_clusters, dim))
+    centres[:, 0] += 10.0 * rng.permutation(n_clusters)
     X = np.concatenate([c + spread * rng.normal(size=(per_cluster, dim)) for c in centres])
     return X, centres
 
