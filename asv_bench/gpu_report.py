@@ -46,7 +46,7 @@ def _tensor_with_ranks(shape, rank, seed, noise=1e-6):
     return x
 
 
-def bench_tt(rows, quick):
+def bench_tt(rows, quick, backends):
     import tt_ref
     from tt_ref._backend import namespace_for, synchronize
 
@@ -56,7 +56,7 @@ def bench_tt(rows, quick):
     for shape, rank in cases:
         host = _tensor_with_ranks(shape, rank, seed=0)
         per_backend = {}
-        for backend in ("numpy", "cupy"):
+        for backend in backends:
             xp = namespace_for(backend)
             x = xp.asarray(host)
             t = _timeit(lambda: tt_ref.tt_svd(x, eps=1e-4), lambda: synchronize(xp))
@@ -64,18 +64,13 @@ def bench_tt(rows, quick):
             s = tt_ref.add(tt, tt)
             t_round = _timeit(lambda: tt_ref.round(s, max_rank=rank), lambda: synchronize(xp))
             per_backend[backend] = (t, t_round, err, tt.ranks)
-        row = {
-            "case": f"tt_svd {shape[0]}^{len(shape)} rank {rank}",
-            "numpy_s": per_backend["numpy"][0],
-            "cupy_s": per_backend["cupy"][0],
-            "speedup": per_backend["numpy"][0] / per_backend["cupy"][0],
-            "rel_error_numpy": per_backend["numpy"][2],
-            "rel_error_cupy": per_backend["cupy"][2],
-            "ranks_equal": per_backend["numpy"][3] == per_backend["cupy"][3],
-            "round_numpy_s": per_backend["numpy"][1],
-            "round_cupy_s": per_backend["cupy"][1],
-            "round_speedup": per_backend["numpy"][1] / per_backend["cupy"][1],
-        }
+        first, last = backends[0], backends[-1]
+        row = {"case": f"tt_svd {shape[0]}^{len(shape)} rank {rank}"}
+        for backend, (t, t_round, err, ranks) in per_backend.items():
+            row.update({f"{backend}_s": t, f"round_{backend}_s": t_round, f"rel_error_{backend}": err})
+        row["speedup"] = per_backend[first][0] / per_backend[last][0]
+        row["round_speedup"] = per_backend[first][1] / per_backend[last][1]
+        row["ranks_equal"] = len({v[3] for v in per_backend.values()}) == 1
         rows.append(row)
         print(json.dumps(row), flush=True)
 
@@ -91,7 +86,7 @@ def load_glove(path):
     return X
 
 
-def bench_fit(rows, X, quick):
+def bench_fit(rows, X, quick, backends):
     from tt_ref._backend import namespace_for, synchronize
     from tt_ref.budget import config_for_budget
     from tt_ref.fit import fit_point_cloud
@@ -99,7 +94,7 @@ def bench_fit(rows, X, quick):
     n, dim = X.shape
     mode_sizes, ranks = config_for_budget(dim, int(0.01 * n * dim), n_data=n)
     steps = 20 if quick else 200
-    for backend in ("cupy", "numpy"):
+    for backend in reversed(backends):
         xp = namespace_for(backend)
         Xd = xp.asarray(X)
         fit_point_cloud(Xd, mode_sizes, ranks, steps=5, init="random", progress=False, seed=0)
@@ -116,16 +111,14 @@ def bench_fit(rows, X, quick):
             break
 
 
-def bench_ann(rows, X, quick, mode_sizes, ranks):
-    import cupy
-
+def bench_ann(rows, X, quick, mode_sizes, ranks, backend):
     from tt_ref._backend import namespace_for, synchronize, to_numpy
     from tt_ref.ann_eval import recall_at_k
     from tt_ref.index import TTIndex
     from tt_ref.neighbors import nearest_neighbors
 
-    xp = namespace_for("cupy")
-    n_queries = 10_000
+    xp = namespace_for(backend)
+    n_queries = 10_000 if not quick else 1_000
     base, queries = X[:-n_queries], X[-n_queries:]
     Bd, Qd = xp.asarray(base), xp.asarray(queries)
     # Exact search on the GPU: one GEMM per chunk, the bandwidth-bound reference.
@@ -135,12 +128,13 @@ def bench_ann(rows, X, quick, mode_sizes, ranks):
     _, true_ids = nearest_neighbors(Qd, Bd, 10, check_values=False)
     synchronize(xp)
     exact_s = time.perf_counter() - start
-    rows.append({"case": "exact search CuPy GEMM GloVe-50", "queries": n_queries, "qps": n_queries / exact_s})
+    rows.append({"case": f"exact search {backend} GEMM GloVe-50", "queries": n_queries, "qps": n_queries / exact_s})
     print(json.dumps(rows[-1]), flush=True)
     true_ids = to_numpy(true_ids)
 
     start = time.perf_counter()
-    index = TTIndex(X.shape[1], mode_sizes, ranks, metric="l2", train_size=100_000, progress=False)
+    index = TTIndex(X.shape[1], mode_sizes, ranks, metric="l2", train_size=100_000, progress=False,
+                    steps=300 if not quick else 20)
     index.train(Bd)
     index.add(Bd)
     synchronize(xp)
@@ -153,13 +147,12 @@ def bench_ann(rows, X, quick, mode_sizes, ranks):
         _, ids = index.search(Qd, 10, beam=beam, n_probe=n_probe)
         synchronize(xp)
         seconds = time.perf_counter() - start
-        row = {"case": f"TTIndex {mode_sizes} {ranks} beam={beam} n_probe={n_probe}", "queries": n_queries,
+        row = {"case": f"TTIndex {backend} {mode_sizes} {ranks} beam={beam} n_probe={n_probe}", "queries": n_queries,
                "recall@10": recall_at_k(to_numpy(ids), true_ids), "qps": n_queries / seconds,
                "build_s": build_s,
                "distance_computations": index.last_search_stats.get("distance_computations_per_query")}
         rows.append(row)
         print(json.dumps(row), flush=True)
-    cupy.get_default_memory_pool().free_all_blocks()
 
 
 def main():
@@ -170,25 +163,30 @@ def main():
     parser.add_argument("--parts", default="tt,fit,ann")
     parser.add_argument("--mode-sizes", type=int, nargs="+", default=[64, 64, 16])
     parser.add_argument("--ranks", type=int, nargs="+", default=[16, 16])
+    parser.add_argument("--backends", default="numpy,cupy",
+                        help="comma list, reference first (default numpy,cupy); the ANN part runs on the last")
     args = parser.parse_args()
-    import cupy
+    backends = [b for b in args.backends.split(",") if b]
+    env = {"numpy": np.__version__, "python": platform.python_version(), "cpu_threads": os.cpu_count(),
+           "backends": backends}
+    if "cupy" in backends:
+        import cupy
 
-    props = cupy.cuda.runtime.getDeviceProperties(0)
-    env = {"device": props["name"].decode(), "cuda_runtime": cupy.cuda.runtime.runtimeGetVersion(),
-           "cupy": cupy.__version__, "numpy": np.__version__, "python": platform.python_version(),
-           "cpu_threads": os.cpu_count()}
+        props = cupy.cuda.runtime.getDeviceProperties(0)
+        env.update({"device": props["name"].decode(), "cuda_runtime": cupy.cuda.runtime.runtimeGetVersion(),
+                    "cupy": cupy.__version__})
     print(json.dumps(env), flush=True)
     rows = []
     parts = args.parts.split(",")
     try:
         if "tt" in parts:
-            bench_tt(rows, args.quick)
+            bench_tt(rows, args.quick, backends)
         if "fit" in parts or "ann" in parts:
             X = load_glove(args.glove)
             if "fit" in parts:
-                bench_fit(rows, X, args.quick)
+                bench_fit(rows, X, args.quick, backends)
             if "ann" in parts:
-                bench_ann(rows, X, args.quick, tuple(args.mode_sizes), tuple(args.ranks))
+                bench_ann(rows, X, args.quick, tuple(args.mode_sizes), tuple(args.ranks), backends[-1])
     finally:
         if args.json:
             with open(args.json, "w") as f:
