@@ -16,21 +16,19 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from ._backend import (
-    scatter_add,
     BACKENDS,
     array_namespace,
-    backend_name,
     default_rng,
     from_numpy,
     namespace_for,
     random_integers,
     random_normal,
     resolve_dtype,
-    to_backend as _move,
+    scatter_add,
     to_numpy,
 )
 from ._io import load_npz, save_npz
-from .tensor_train import validate_cores
+from .tensor_train import CoreTrain
 
 __all__ = ["TTPointCloud", "n_params_for", "check_config"]
 
@@ -272,7 +270,7 @@ def _sample_multi(seed, mode_sizes, n, xp):
 
 
 # --------------------------------------------------------------------------- the class
-class TTPointCloud:
+class TTPointCloud(CoreTrain):
     """An immutable TT point cloud: P = n_1 ... n_k points in R^D from small cores.
 
     Parameters
@@ -296,43 +294,8 @@ class TTPointCloud:
     True
     """
 
-    __slots__ = ("_cores", "_xp")
-
-    def __init__(self, cores: Sequence, *, check_values: bool = True):
-        cores, xp = validate_cores(cores, left_rank=None, right_rank=1, name="cores", check_values=check_values)
-        object.__setattr__(self, "_cores", cores)
-        object.__setattr__(self, "_xp", xp)
-
-    @classmethod
-    def _from_cores(cls, cores) -> "TTPointCloud":
-        """Wrap cores tt_ref made itself: shape checks only, no device sync."""
-        return cls(cores, check_values=False)
-
-    def __setattr__(self, key, value):
-        raise AttributeError("TTPointCloud is immutable; operations return new clouds")
-
-    def __delattr__(self, key):
-        raise AttributeError("TTPointCloud is immutable")
-
-    # ------------------------------------------------------------------ properties
-    @property
-    def cores(self) -> tuple:
-        """The cores as a tuple: ``(D, n_1, r_1), (r_1, n_2, r_2), ..., (r_{k-1}, n_k, 1)``."""
-        return self._cores
-
-    @property
-    def xp(self):
-        """The Array API namespace of the cores."""
-        return self._xp
-
-    @property
-    def backend(self) -> str:
-        """``"numpy"``, ``"cupy"`` or ``"array_api_strict"``."""
-        return backend_name(self._xp)
-
-    @property
-    def dtype(self):
-        return self._cores[0].dtype
+    __slots__ = ()
+    _left_rank = None  # the first core carries the dimension D
 
     @property
     def dim(self) -> int:
@@ -512,17 +475,6 @@ class TTPointCloud:
         return _decode_multi(self._cores, multi, self._xp)
 
     # ------------------------------------------------------------------ conversions
-    def to_backend(self, backend: str) -> "TTPointCloud":
-        """The same cloud with cores moved to ``backend`` (bitwise equal)."""
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-        return TTPointCloud._from_cores(tuple(_move(c, backend) for c in self._cores))
-
-    def astype(self, dtype) -> "TTPointCloud":
-        """The same cloud with cores cast to ``dtype`` (float32 or float64)."""
-        target = resolve_dtype(dtype, self._xp)
-        return TTPointCloud._from_cores(tuple(self._xp.astype(c, target) for c in self._cores))
-
     # ------------------------------------------------------------------ files
     def save(self, path) -> None:
         """Write the cores to ``path`` as .npz (atomic: temp file, then ``os.replace``).

@@ -5,13 +5,15 @@ Definitions are in ``specs/tensor_train.md``.
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import array_api_compat
 
-from ._backend import array_namespace, backend_name, check_finite, to_backend as _move
+from ._backend import BACKENDS, array_namespace, backend_name, check_finite, resolve_dtype
+from ._backend import to_backend as _move
 
-__all__ = ["TensorTrain", "validate_cores"]
+__all__ = ["CoreTrain", "TensorTrain", "validate_cores"]
 
 
 def validate_cores(
@@ -69,7 +71,77 @@ def validate_cores(
     return cores, xp
 
 
-class TensorTrain:
+class CoreTrain:
+    """Immutable holder of validated cores, shared by :class:`TensorTrain`,
+    ``TTMatrix`` and ``TTPointCloud`` (they differ in core layout and left rank).
+
+    Subclasses set ``_core_ndim`` (3 or 4) and ``_left_rank`` (1, or ``None`` for
+    the point-cloud format whose first core carries the dimension ``D``).
+    """
+
+    __slots__ = ("_cores", "_xp")
+    _core_ndim = 3
+    _left_rank: int | None = 1
+
+    def __init__(self, cores: Sequence, *, check_values: bool = True):
+        cores, xp = validate_cores(
+            cores, core_ndim=self._core_ndim, left_rank=self._left_rank, right_rank=1, check_values=check_values
+        )
+        object.__setattr__(self, "_cores", cores)
+        object.__setattr__(self, "_xp", xp)
+
+    @classmethod
+    def _from_cores(cls, cores):
+        """Wrap cores produced by tt_ref itself: shape checks only, no device sync."""
+        return cls(cores, check_values=False)
+
+    def __setattr__(self, key, value):
+        raise AttributeError(f"{type(self).__name__} is immutable; operations return new objects")
+
+    def __delattr__(self, key):
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    @property
+    def cores(self) -> tuple:
+        """The cores, as a tuple."""
+        return self._cores
+
+    @property
+    def xp(self):
+        """The Array API namespace of the cores."""
+        return self._xp
+
+    @property
+    def backend(self) -> str:
+        """``"numpy"``, ``"cupy"`` or ``"array_api_strict"``."""
+        return backend_name(self._xp)
+
+    @property
+    def dtype(self):
+        return self._cores[0].dtype
+
+    @property
+    def device(self):
+        return array_api_compat.device(self._cores[0])
+
+    @property
+    def n_params(self) -> int:
+        """Number of stored numbers (the sizes of all cores)."""
+        return sum(math.prod(int(s) for s in c.shape) for c in self._cores)
+
+    def to_backend(self, backend: str):
+        """The same object with its cores moved to ``backend`` (bitwise equal)."""
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        return type(self)._from_cores(tuple(_move(c, backend) for c in self._cores))
+
+    def astype(self, dtype):
+        """The same object with its cores cast to ``dtype`` (float32 or float64)."""
+        target = resolve_dtype(dtype, self._xp)
+        return type(self)._from_cores(tuple(self._xp.astype(c, target) for c in self._cores))
+
+
+class TensorTrain(CoreTrain):
     """An immutable tensor in the TT format.
 
     ``A[i_1, ..., i_d] = G_1[:, i_1, :] @ G_2[:, i_2, :] @ ... @ G_d[:, i_d, :]`` with
@@ -94,39 +166,7 @@ class TensorTrain:
     3.0
     """
 
-    __slots__ = ("_cores", "_xp")
-
-    def __init__(self, cores: Sequence, *, check_values: bool = True):
-        cores, xp = validate_cores(cores, check_values=check_values)
-        object.__setattr__(self, "_cores", cores)
-        object.__setattr__(self, "_xp", xp)
-
-    @classmethod
-    def _from_cores(cls, cores, xp=None) -> "TensorTrain":
-        """Wrap cores produced by tt_ref itself: shape checks only, no device sync."""
-        return cls(cores, check_values=False)
-
-    def __setattr__(self, key, value):
-        raise AttributeError("TensorTrain is immutable; operations return new tensors")
-
-    def __delattr__(self, key):
-        raise AttributeError("TensorTrain is immutable")
-
-    # ------------------------------------------------------------------ properties
-    @property
-    def cores(self) -> tuple:
-        """The cores ``(r_{j-1}, n_j, r_j)`` as a tuple."""
-        return self._cores
-
-    @property
-    def xp(self):
-        """The Array API namespace of the cores."""
-        return self._xp
-
-    @property
-    def backend(self) -> str:
-        """``"numpy"``, ``"cupy"`` or ``"array_api_strict"``."""
-        return backend_name(self._xp)
+    __slots__ = ()
 
     @property
     def ndim(self) -> int:
@@ -144,31 +184,6 @@ class TensorTrain:
     @property
     def max_rank(self) -> int:
         return max(self.ranks)
-
-    @property
-    def dtype(self):
-        return self._cores[0].dtype
-
-    @property
-    def device(self):
-        return array_api_compat.device(self._cores[0])
-
-    @property
-    def n_params(self) -> int:
-        """Number of stored numbers, ``sum_j r_{j-1} n_j r_j``."""
-        return sum(int(c.shape[0] * c.shape[1] * c.shape[2]) for c in self._cores)
-
-    # ------------------------------------------------------------------ behaviour
-    def to_backend(self, backend: str) -> "TensorTrain":
-        """The same tensor with its cores moved to ``backend`` (bitwise equal)."""
-        return TensorTrain._from_cores(tuple(_move(c, backend) for c in self._cores))
-
-    def astype(self, dtype) -> "TensorTrain":
-        """The same tensor with cores cast to ``dtype`` (float32 or float64)."""
-        from ._backend import resolve_dtype
-
-        target = resolve_dtype(dtype, self._xp)
-        return TensorTrain._from_cores(tuple(self._xp.astype(c, target) for c in self._cores))
 
     def __getitem__(self, index):
         """One element ``A[i_1, ..., i_d]`` as a 0-d array (negative indices allowed)."""

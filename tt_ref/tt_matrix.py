@@ -11,16 +11,14 @@ import math
 import numbers
 from typing import Sequence
 
-import array_api_compat
-
-from ._backend import array_namespace, as_float_array, backend_name, resolve_dtype, to_backend as _move
+from ._backend import array_namespace, as_float_array
 from .evaluate import full
-from .tensor_train import TensorTrain, validate_cores
+from .tensor_train import CoreTrain, TensorTrain
 
 __all__ = ["TTMatrix", "ttm_svd", "to_dense", "matvec"]
 
 
-class TTMatrix:
+class TTMatrix(CoreTrain):
     """An immutable matrix in the TT format, cores ``(r_{k-1}, m_k, n_k, r_k)``.
 
     The matrix has shape ``(M, N) = (m_1 ... m_d, n_1 ... n_d)``; row index
@@ -44,38 +42,8 @@ class TTMatrix:
     120.0
     """
 
-    __slots__ = ("_cores", "_xp")
-
-    def __init__(self, cores: Sequence, *, check_values: bool = True):
-        cores, xp = validate_cores(cores, core_ndim=4, check_values=check_values)
-        object.__setattr__(self, "_cores", cores)
-        object.__setattr__(self, "_xp", xp)
-
-    @classmethod
-    def _from_cores(cls, cores) -> "TTMatrix":
-        """Wrap cores tt_ref made itself: shape checks only, no device sync."""
-        return cls(cores, check_values=False)
-
-    def __setattr__(self, key, value):
-        raise AttributeError("TTMatrix is immutable; operations return new matrices")
-
-    def __delattr__(self, key):
-        raise AttributeError("TTMatrix is immutable")
-
-    @property
-    def cores(self) -> tuple:
-        """The cores ``(r_{k-1}, m_k, n_k, r_k)`` as a tuple."""
-        return self._cores
-
-    @property
-    def xp(self):
-        """The Array API namespace of the cores."""
-        return self._xp
-
-    @property
-    def backend(self) -> str:
-        """``"numpy"``, ``"cupy"`` or ``"array_api_strict"``."""
-        return backend_name(self._xp)
+    __slots__ = ()
+    _core_ndim = 4
 
     @property
     def ndim(self) -> int:
@@ -105,28 +73,6 @@ class TTMatrix:
     @property
     def max_rank(self) -> int:
         return max(self.ranks)
-
-    @property
-    def dtype(self):
-        return self._cores[0].dtype
-
-    @property
-    def device(self):
-        return array_api_compat.device(self._cores[0])
-
-    @property
-    def n_params(self) -> int:
-        """Number of stored numbers, ``sum_k r_{k-1} m_k n_k r_k``."""
-        return sum(math.prod(int(s) for s in c.shape) for c in self._cores)
-
-    def to_backend(self, backend: str) -> "TTMatrix":
-        """The same matrix with its cores moved to ``backend`` (bitwise equal)."""
-        return TTMatrix._from_cores(tuple(_move(c, backend) for c in self._cores))
-
-    def astype(self, dtype) -> "TTMatrix":
-        """The same matrix with cores cast to ``dtype`` (float32 or float64)."""
-        target = resolve_dtype(dtype, self._xp)
-        return TTMatrix._from_cores(tuple(self._xp.astype(c, target) for c in self._cores))
 
     def as_tensor_train(self) -> TensorTrain:
         """The TT tensor of shape ``(m_1 n_1, ..., m_d n_d)`` with merged modes (a view)."""
