@@ -38,6 +38,7 @@ __all__ = [
     "synchronize",
     "as_float_array",
     "check_finite",
+    "as_point_sets",
     "default_rng",
     "random_normal",
     "random_uniform",
@@ -224,6 +225,25 @@ def as_float_array(x, *, name: str, xp=None, ndim: int | None = None, check_valu
     if check_values:
         check_finite(x, name=name, xp=xp)
     return x
+
+
+def as_point_sets(a, b, *, names: tuple[str, str], check_values: bool = True, allow_empty: tuple[bool, bool] = (False, False)):
+    """Validate two point sets (rows in R^D) for a distance computation: ``(a, b, xp)``.
+
+    Both 2-D, one backend, one float dtype, the same dimension ``D``, finite; each
+    non-empty unless ``allow_empty`` says so. Errors name the arguments.
+    """
+    xp = array_namespace(a, b, names=names)
+    a = as_float_array(a, name=names[0], xp=xp, ndim=2, check_values=check_values)
+    b = as_float_array(b, name=names[1], xp=xp, ndim=2, check_values=check_values)
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"{names[0]} has dimension {a.shape[1]} but {names[1]} has dimension {b.shape[1]}")
+    if a.dtype != b.dtype:
+        raise TypeError(f"{names[0]} ({a.dtype}) and {names[1]} ({b.dtype}) must share one dtype")
+    for name, arr, may_be_empty in zip(names, (a, b), allow_empty):
+        if arr.shape[0] == 0 and not may_be_empty:
+            raise ValueError(f"{name} is empty")
+    return a, b, xp
 
 
 def check_finite(x, *, name: str, xp=None) -> None:

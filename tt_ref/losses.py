@@ -10,7 +10,7 @@ tolerances: ``specs/losses.md``.
 
 from __future__ import annotations
 
-from ._backend import array_namespace, as_float_array, scatter_add, take_along_last_axis
+from ._backend import array_namespace, as_float_array, as_point_sets, scatter_add, take_along_last_axis
 from .neighbors import nearest_neighbors
 from .point_cloud import TTPointCloud, _outer_scatter, _right_partials, _vector_times_slab
 
@@ -19,15 +19,7 @@ __all__ = ["sliced_wasserstein", "nn_forward", "nn_inverse", "cores_gradient"]
 
 # --------------------------------------------------------------------------- validation
 def _two_batches(a, b, names, *, same_size: bool = False):
-    xp = array_namespace(a, b, names=names)
-    a = as_float_array(a, name=names[0], xp=xp, ndim=2)
-    b = as_float_array(b, name=names[1], xp=xp, ndim=2)
-    if a.shape[1] != b.shape[1]:
-        raise ValueError(f"{names[0]} has dimension {a.shape[1]} but {names[1]} has dimension {b.shape[1]}")
-    if a.dtype != b.dtype:
-        raise TypeError(f"{names[0]} ({a.dtype}) and {names[1]} ({b.dtype}) must share one dtype")
-    if a.shape[0] == 0 or b.shape[0] == 0:
-        raise ValueError(f"{names[0]} and {names[1]} must be non-empty")
+    a, b, xp = as_point_sets(a, b, names=names)
     if same_size and a.shape[0] != b.shape[0]:
         raise ValueError(
             f"{names[0]} and {names[1]} must have the same number of rows (equal-size batches), "

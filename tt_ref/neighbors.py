@@ -7,7 +7,7 @@ memory-bank scores (OOD) and exact bucket assignment (index). Memory stays
 
 from __future__ import annotations
 
-from ._backend import array_namespace, as_float_array, topk_smallest
+from ._backend import array_namespace, as_point_sets, topk_smallest
 
 __all__ = ["squared_distances", "nearest_neighbors"]
 
@@ -55,15 +55,8 @@ def nearest_neighbors(queries, base, k: int = 1, *, chunk_size: int | None = Non
     >>> d2.tolist(), ids.tolist()
     ([[1.0, 25.0]], [[1, 0]])
     """
-    xp = array_namespace(queries, base, names=("queries", "base"))
-    queries = as_float_array(queries, name="queries", xp=xp, ndim=2, check_values=check_values)
-    base = as_float_array(base, name="base", xp=xp, ndim=2, check_values=check_values)
-    if queries.shape[1] != base.shape[1]:
-        raise ValueError(
-            f"queries have dimension {queries.shape[1]} but base has dimension {base.shape[1]}"
-        )
-    if queries.dtype != base.dtype:
-        raise TypeError(f"queries ({queries.dtype}) and base ({base.dtype}) must share one dtype")
+    queries, base, xp = as_point_sets(queries, base, names=("queries", "base"), check_values=check_values,
+                                      allow_empty=(True, True))
     n_base = base.shape[0]
     if n_base == 0:
         raise ValueError("base is empty: no neighbours to search")

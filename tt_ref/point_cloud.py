@@ -279,7 +279,7 @@ class TTPointCloud(CoreTrain):
         ``cores[0]: (D, n_1, r_1)``, ``cores[j]: (r_{j-1}, n_j, r_j)``,
         ``cores[-1]: (r_{k-1}, n_k, 1)``; one backend, one float dtype.
     check_values : bool, default True
-        Reject NaN or inf in the cores (one device sync per core).
+        Reject NaN or inf in the cores (one device sync).
 
     Examples
     --------

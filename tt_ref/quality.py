@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import operator
 
-from ._backend import array_namespace, as_float_array, random_choice, random_normal
+from ._backend import as_float_array, as_point_sets, random_choice, random_normal
 from .neighbors import nearest_neighbors
 
 __all__ = [
@@ -45,16 +45,7 @@ def projection_directions(dim: int, n_projections: int, *, seed=0, xp, dtype=Non
 
 
 def _check_pair(A, B, names):
-    xp = array_namespace(A, B, names=names)
-    A = as_float_array(A, name=names[0], xp=xp, ndim=2)
-    B = as_float_array(B, name=names[1], xp=xp, ndim=2)
-    if A.shape[1] != B.shape[1]:
-        raise ValueError(f"{names[0]} has dimension {A.shape[1]} but {names[1]} has dimension {B.shape[1]}")
-    if A.dtype != B.dtype:
-        raise TypeError(f"{names[0]} ({A.dtype}) and {names[1]} ({B.dtype}) must share one dtype")
-    for name, arr in zip(names, (A, B)):
-        if arr.shape[0] == 0:
-            raise ValueError(f"{name} is empty")
+    A, B, xp = as_point_sets(A, B, names=names)
     return xp, A, B
 
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from .._backend import array_namespace, backend_name, namespace_for, synchronize, to_numpy
 from .._io import save_figure, write_json
+from . import add_backend_argument
 
 FORMAT = "tt_ref.bench_ann"
 VERSION = 1
@@ -51,9 +52,8 @@ def register(subparsers) -> None:
     parser.add_argument("--quick", action="store_true", help="short sweeps and a short fit: a smoke run")
     parser.add_argument("--save-index", metavar="PATH", default=None, help="save the trained TT index (.npz)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fit and the sampling (default 0)")
-    parser.add_argument("--backend", choices=("numpy", "cupy", "array_api_strict"), default="numpy",
-                        help="array backend of the TT index and of exact search (default numpy); on cupy, "
-                             "QPS is per wall-clock second with the device synchronised, all queries in one batch")
+    add_backend_argument(parser, "the TT index and exact search (on cupy, QPS is per wall-clock second with "
+                                 "the device synchronised, all queries in one batch)")
     parser.add_argument("--json", metavar="PATH", default=None, help="write all rows and settings as JSON")
     parser.add_argument("--plot", metavar="PNG", default=None, help="plot recall@k against QPS (log) to PNG")
     parser.set_defaults(func=run)

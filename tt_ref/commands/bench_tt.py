@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 from .._io import save_figure, write_json
+from . import add_backend_argument
 
 FORMAT = "tt_ref.bench_tt"
 VERSION = 1
@@ -47,7 +48,7 @@ def register(subparsers) -> None:
     parser.add_argument("--json", metavar="PATH", default=None, help="write the rows as JSON to PATH")
     parser.add_argument("--repeat", type=int, default=5, help="timed repeats per row (median reported; default 5)")
     parser.add_argument("--quick", action="store_true", help="small cases, 1 repeat: a fast smoke run")
-    parser.add_argument("--backend", choices=("numpy", "cupy"), default="numpy", help="tt_ref's backend")
+    add_backend_argument(parser, "tt_ref's side of the comparison")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     parser.add_argument("--plot", metavar="PNG", default=None, help="also draw the seconds per case as a bar chart")
     parser.set_defaults(func=run)

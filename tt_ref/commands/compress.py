@@ -15,6 +15,7 @@ import sys
 import time
 
 from .._io import save_figure, write_json
+from . import add_backend_argument
 
 _DESCRIPTION = """\
 Compress a vector set with a TT point cloud and with each baseline (TT-SVD, k-means,
@@ -60,8 +61,7 @@ def register(subparsers) -> None:
     parser.add_argument("--alpha-inv", type=float, default=None,
                         help="TT fit weight of the inverse nearest-neighbour loss (default: the fit's)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split, every method and the SW directions (default: 0)")
-    parser.add_argument("--backend", default="numpy", choices=("numpy", "cupy", "array_api_strict"),
-                        help="array backend for fitting and evaluation (default: numpy)")
+    add_backend_argument(parser, "fitting and evaluation")
     parser.add_argument("--n-test", type=int, default=None,
                         help="held-out rows (default: digits 297, mnist 1000, glove50 10000, paths 10%% up to 10000)")
     parser.add_argument("--max-train", type=int, default=None, help="use at most this many train rows (seeded subsample)")

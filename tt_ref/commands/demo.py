@@ -17,6 +17,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from . import add_backend_argument
+
 _DESCRIPTION = """\
 Run the method end to end on scikit-learn's handwritten digits (1797 x 64, ships with
 scikit-learn): compress with a TT point cloud and the baselines at the same parameter
@@ -43,8 +45,7 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--out", default="tt-ref-report", help="folder for the report (default: ./tt-ref-report)")
-    parser.add_argument("--backend", default="numpy", choices=("numpy", "cupy", "array_api_strict"),
-                        help="array backend (default: numpy; cupy needs an NVIDIA GPU)")
+    add_backend_argument(parser, "every step of the demo")
     parser.add_argument("--quick", action="store_true", help="a reduced run (few optimisation steps) in seconds")
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default: 0)")
     parser.add_argument("--blas-threads", type=int, default=1,

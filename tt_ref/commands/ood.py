@@ -10,6 +10,8 @@ import argparse
 import sys
 import time
 
+from . import add_backend_argument
+
 _DESCRIPTION = """\
 Score held-out normal and anomalous points by their distance to the nearest point of
 a memory bank of normal data: the full training set, or a TT point cloud, greedy
@@ -41,8 +43,7 @@ def register(subparsers) -> None:
     parser.add_argument("--test-fraction", type=float, default=0.3,
                         help="fraction of the normal rows held out for testing (default: 0.3)")
     parser.add_argument("--steps", type=int, default=None, help="optimisation steps of the TT fit (default: the fit's)")
-    parser.add_argument("--backend", default="numpy", choices=("numpy", "cupy", "array_api_strict"),
-                        help="array backend for fitting and scoring (default: numpy)")
+    add_backend_argument(parser, "fitting and scoring")
     parser.add_argument("--json", dest="json_out", default=None, help="write the rows and the summary as JSON here")
     parser.add_argument("--plot", default=None, help="write the ROC curves (first seed, first task) as a PNG here")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
