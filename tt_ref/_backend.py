@@ -8,9 +8,12 @@ function. What the standard lacks lives here, once:
   gives the same numbers on every backend, then cast and moved);
 * scatter-add (``np.add.at`` / ``cupyx.scatter_add`` fast paths, a standard-only
   one-hot matmul otherwise);
-* top-k smallest along the last axis (``argpartition`` fast paths, ``argsort``
-  otherwise);
-* moving arrays between backends and device synchronisation for timers.
+* top-k smallest along the last axis (a standard-only block method for long rows, an
+  ``argpartition`` fast path on NumPy, a stable ``argsort`` otherwise);
+* moving arrays between backends, device synchronisation for timers, and the host
+  reads of scalars (:func:`to_scalar`, :func:`to_ints`: every device-to-host read of a
+  hot loop goes through them, so they are the sync points, documented and counted by
+  ``tests/test_sync_points.py``).
 
 Each fast path is tested to agree with the standard-only path
 (``tests/test_backend.py``).
@@ -18,7 +21,9 @@ Each fast path is tested to agree with the standard-only path
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import math
 from typing import Any
 
 import array_api_compat
@@ -48,6 +53,9 @@ __all__ = [
     "topk_smallest",
     "take_along_last_axis",
     "to_scalar",
+    "to_ints",
+    "count_host_reads",
+    "work_elements",
 ]
 
 #: The backends tt_ref accepts wherever an array is created from nothing.
@@ -191,9 +199,51 @@ def synchronize(xp) -> None:
         cupy.cuda.Device().synchronize()
 
 
+# A GPU temporary may use 1/512 of the device's memory in bytes (1/64 of it in float64
+# elements), at most 2**28 elements: on a GPU each chunk of work costs kernel launches
+# and host syncs, so fewer, larger chunks are faster.
+_GPU_MAX_ELEMENTS = 1 << 28
+
+
+def work_elements(xp, host_elements: int) -> int:
+    """Elements one temporary array of a chunked loop may hold on ``xp``'s device.
+
+    ``host_elements`` on host backends; on CuPy, ``total device memory / 512`` (bytes
+    to float64 elements, and room for several temporaries), between ``host_elements``
+    and ``2**28``.
+    """
+    if backend_name(xp) != "cupy":
+        return host_elements
+    cupy = importlib.import_module("cupy")
+    total_bytes = int(cupy.cuda.Device().mem_info[1])
+    return max(host_elements, min(_GPU_MAX_ELEMENTS, total_bytes // 512))
+
+
 def to_scalar(x) -> float:
     """A Python float from a 0-d array (a host sync on GPU backends)."""
     return float(x)
+
+
+def to_ints(*values) -> tuple[int, ...]:
+    """Python ints from 0-d integer arrays, read in one device-to-host transfer.
+
+    Array shapes must be Python integers, so a data-dependent size (the number of
+    candidates of a search chunk, say) costs one host sync. Reading several such sizes
+    together costs one sync, not one each.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> to_ints(np.sum(np.arange(4)), np.max(np.arange(4)))
+    (6, 3)
+    """
+    if not values:
+        return ()
+    if len(values) == 1:
+        return (int(values[0]),)
+    xp = array_namespace(*values)
+    stacked = xp.stack([xp.astype(xp.reshape(v, ()), xp.int64) for v in values])
+    return tuple(int(v) for v in to_numpy(stacked).tolist())
 
 
 def _dtype_label(dtype) -> str:
@@ -202,6 +252,56 @@ def _dtype_label(dtype) -> str:
     if label not in ("float32", "float64"):
         raise TypeError(f"dtype must be float32 or float64, got {dtype!r}")
     return label
+
+
+# Every way the values of an array_api_strict array can reach the host.
+_HOST_READ_METHODS = (
+    "__bool__", "__int__", "__float__", "__index__", "__complex__", "__array__", "__buffer__", "__dlpack__",
+)
+
+
+@contextlib.contextmanager
+def count_host_reads():
+    """Count the device-to-host reads of ``array_api_strict`` arrays inside the block.
+
+    array_api_strict stands in for a GPU when none is at hand: every way its arrays'
+    values reach the host (``bool``, ``int``, ``float``, ``operator.index``, NumPy
+    conversion, DLPack) is counted, so a code path's host syncs on CuPy can be counted
+    on a CPU. Host-to-device transfers (``asarray`` of host data) are not reads and are
+    not counted. Not thread-safe: it patches the array class for the block's duration.
+
+    Yields a dict: ``"reads"`` (total) and ``"by_method"`` (counts per method).
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> x = xp.asarray([1.0, 2.0])
+    >>> with count_host_reads() as counter:
+    ...     total = float(xp.sum(x))
+    ...     y = x * 2.0  # stays on the device: not counted
+    >>> counter["reads"], total
+    (1, 3.0)
+    """
+    strict = importlib.import_module("array_api_strict")
+    cls = type(strict.asarray(0.0))
+    counter = {"reads": 0, "by_method": {}}
+    originals = {name: cls.__dict__[name] for name in _HOST_READ_METHODS if name in cls.__dict__}
+
+    def counted(name, method):
+        def wrapper(self, *args, **kwargs):
+            counter["reads"] += 1
+            counter["by_method"][name] = counter["by_method"].get(name, 0) + 1
+            return method(self, *args, **kwargs)
+
+        return wrapper
+
+    for name, method in originals.items():
+        setattr(cls, name, counted(name, method))
+    try:
+        yield counter
+    finally:
+        for name, method in originals.items():
+            setattr(cls, name, method)
 
 
 # --------------------------------------------------------------------------- validation
@@ -261,24 +361,33 @@ def default_rng(seed) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
+# Each draw below returns a host NumPy array when ``xp`` is None: a caller that needs
+# many small draws (one per optimisation step) makes them on the host in order and moves
+# them in one transfer; the numbers are the same as those of separate calls.
+def _host_float(values: np.ndarray, dtype, xp):
+    label = _dtype_label(resolve_dtype(dtype, np if xp is None else xp))
+    if xp is None:
+        return values.astype(np.dtype(label), copy=False)
+    return from_numpy(values, xp, dtype=label)
+
+
 def random_normal(seed, shape, *, xp, dtype=None):
     """Standard normal numbers of ``shape``: drawn in float64 on the host, cast, moved."""
     rng = default_rng(seed)
-    values = rng.standard_normal(size=tuple(shape))
-    return from_numpy(values, xp, dtype=_dtype_label(resolve_dtype(dtype, xp)))
+    return _host_float(rng.standard_normal(size=tuple(shape)), dtype, xp)
 
 
 def random_uniform(seed, shape, *, xp, dtype=None, low: float = 0.0, high: float = 1.0):
     """Uniform numbers on ``[low, high)``: drawn on the host, cast, moved."""
     rng = default_rng(seed)
-    values = rng.uniform(low, high, size=tuple(shape))
-    return from_numpy(values, xp, dtype=_dtype_label(resolve_dtype(dtype, xp)))
+    return _host_float(rng.uniform(low, high, size=tuple(shape)), dtype, xp)
 
 
 def random_integers(seed, low: int, high: int, shape, *, xp):
     """Integers on ``[low, high)`` as ``xp.int64``: drawn on the host, moved."""
     rng = default_rng(seed)
-    return xp.asarray(rng.integers(low, high, size=tuple(shape), dtype=np.int64))
+    values = rng.integers(low, high, size=tuple(shape), dtype=np.int64)
+    return values if xp is None else xp.asarray(values)
 
 
 def random_choice(seed, n: int, size: int, *, xp, replace: bool = False):
@@ -345,11 +454,24 @@ def take_along_last_axis(x, indices, *, xp):
     return xp.reshape(xp.take(xp.reshape(x, (-1,)), xp.reshape(indices + offsets, (-1,))), indices.shape)
 
 
-def topk_smallest(x, k: int, *, xp, force_standard: bool = False):
+def topk_smallest(x, k: int, *, xp, method: str = "auto"):
     """The ``k`` smallest entries of each row of 2-D ``x``, sorted ascending.
 
-    Ties are broken by the smaller column index on every path, so the fast paths and
-    the standard path return the same indices.
+    Ties are broken by the smaller column index on every path, so all paths return
+    the same indices (specs/backend.md §Top-k).
+
+    Parameters
+    ----------
+    x : array, shape (n_rows, n_cols)
+    k : int
+        ``1 <= k <= n_cols``.
+    method : {"auto", "sort", "blocks", "partition"}
+        ``"sort"``: stable argsort of whole rows. ``"blocks"``: sort the minima of
+        column blocks, then the candidates of the k best blocks (standard-only; far
+        less to sort when ``k`` is small against the row). ``"partition"``: NumPy's
+        ``argpartition`` (NumPy only). ``"auto"``: blocks for rows of at least
+        ``64 k`` columns (measured faster than a full sort, and on long rows than
+        argpartition), else partition on NumPy when ``k < n_cols / 4``, else sort.
 
     Returns
     -------
@@ -358,28 +480,71 @@ def topk_smallest(x, k: int, *, xp, force_standard: bool = False):
     n_cols = x.shape[-1]
     if not 1 <= k <= n_cols:
         raise ValueError(f"k must be in [1, {n_cols}], got {k}")
-    name = backend_name(xp)
-    if not force_standard and name in ("numpy", "cupy") and k < n_cols // 4:
-        lib = np if name == "numpy" else importlib.import_module("cupy")
-        raw = x if name == "cupy" else np.asarray(x)
+    if method not in ("auto", "sort", "blocks", "partition"):
+        raise ValueError(f"method must be 'auto', 'sort', 'blocks' or 'partition', got {method!r}")
+    is_numpy = backend_name(xp) == "numpy"
+    if method == "partition" and not is_numpy:
+        raise ValueError("method='partition' needs NumPy arrays")
+    if method == "blocks" or (method == "auto" and n_cols >= 64 * k):
+        return _topk_by_blocks(x, k, _topk_block_size(n_cols, k), xp=xp)
+    # NumPy only: CuPy's argpartition sorts the whole row anyway (its documentation
+    # says so), and the tie check below would cost a host sync there.
+    if method == "partition" or (method == "auto" and is_numpy and k < n_cols // 4):
+        raw = np.asarray(x)
         # Partition to k, then include every tie of the k-th value so tie-breaking by
         # index is exact: take the k+ties candidates, sort them by (value, index).
-        part = lib.argpartition(raw, k - 1, axis=-1)[..., :k]
-        kth = lib.max(lib.take_along_axis(raw, part, axis=-1), axis=-1, keepdims=True)
-        n_le = int(lib.max(lib.sum(raw <= kth, axis=-1)))
-        if n_le <= 4 * k:
+        part = np.argpartition(raw, k - 1, axis=-1)[..., :k]
+        kth = np.max(np.take_along_axis(raw, part, axis=-1), axis=-1, keepdims=True)
+        n_le = int(np.max(np.sum(raw <= kth, axis=-1)))
+        if n_le <= 4 * k or method == "partition":
             if n_le == k:
                 cand = part  # no tie straddles the k-th place (the usual case for float data)
             elif n_le < n_cols:
-                cand = lib.argpartition(raw, n_le - 1, axis=-1)[..., :n_le]
+                cand = np.argpartition(raw, n_le - 1, axis=-1)[..., :n_le]
             else:
-                cand = lib.broadcast_to(lib.arange(n_cols), raw.shape)
-            cand = lib.sort(cand, axis=-1)
-            vals = lib.take_along_axis(raw, cand, axis=-1)
-            order = lib.argsort(vals, axis=-1, kind="stable")[..., :k]
-            idx = lib.take_along_axis(cand, order, axis=-1)
-            out_vals = lib.take_along_axis(raw, idx, axis=-1)
-            return xp.asarray(out_vals), xp.asarray(idx.astype(lib.int64))
+                cand = np.broadcast_to(np.arange(n_cols), raw.shape)
+            cand = np.sort(cand, axis=-1)
+            vals = np.take_along_axis(raw, cand, axis=-1)
+            order = np.argsort(vals, axis=-1, kind="stable")[..., :k]
+            idx = np.take_along_axis(cand, order, axis=-1)
+            out_vals = np.take_along_axis(raw, idx, axis=-1)
+            return xp.asarray(out_vals), xp.asarray(idx.astype(np.int64))
     order = xp.argsort(x, axis=-1, stable=True)[..., :k]
     order = xp.astype(order, xp.int64)
     return take_along_last_axis(x, order, xp=xp), order
+
+
+def _topk_block_size(n_cols: int, k: int) -> int:
+    """Block width for :func:`_topk_by_blocks`: ``sqrt(n_cols / k)``, at least 1.
+
+    Sorting ``n_cols / b`` block minima and ``k b`` candidates instead of ``n_cols``
+    entries; this ``b`` balances the two.
+    """
+    return max(1, math.isqrt(n_cols // k))
+
+
+def _topk_by_blocks(x, k: int, block: int, *, xp):
+    """Exact top-k through the k blocks of ``block`` columns with the smallest minima.
+
+    Every one of the k smallest entries lies in one of the k blocks whose minima are
+    smallest (each such block holds an entry no larger than the k-th block minimum).
+    Ties: blocks with equal minima are taken in column order (stable sort), and the
+    candidates are laid out in column order before the stable sort, so ties go to the
+    smaller column index exactly as with a full sort (specs/backend.md §Top-k).
+    """
+    n_rows, n_cols = x.shape
+    n_blocks = -(-n_cols // block)
+    padded = x
+    if n_blocks * block > n_cols:
+        # +inf padding sits at the highest columns, so it loses every tie with real data.
+        fill = xp.full((n_rows, n_blocks * block - n_cols), math.inf, dtype=x.dtype)
+        padded = xp.concat([x, fill], axis=1)
+    minima = xp.min(xp.reshape(padded, (n_rows, n_blocks, block)), axis=2)
+    chosen = xp.argsort(minima, axis=-1, stable=True)[:, :k]
+    chosen = xp.sort(xp.astype(chosen, xp.int64), axis=-1)
+    columns = xp.reshape(chosen[:, :, None] * block + xp.arange(block, dtype=xp.int64)[None, None, :],
+                         (n_rows, k * block))
+    values = take_along_last_axis(padded, columns, xp=xp)
+    order = xp.astype(xp.argsort(values, axis=-1, stable=True)[:, :k], xp.int64)
+    indices = take_along_last_axis(columns, order, xp=xp)
+    return take_along_last_axis(x, indices, xp=xp), indices

@@ -21,9 +21,11 @@ from ._backend import (
     as_float_array,
     backend_name,
     default_rng,
+    from_numpy,
     move_array,
     random_integers,
     random_normal,
+    to_numpy,
     to_scalar,
 )
 from .kmeans import kmeans
@@ -50,6 +52,10 @@ DEFAULTS = {
 _N_EVALS = 50
 # Final learning rate as a fraction of lr (cosine decay).
 _LR_FLOOR = 0.05
+# Steps whose random draws are made on the host together and moved in one transfer per
+# array (a transfer from pageable host memory can stall the device queue on a GPU).
+# The draws are made in the same order as step by step, so the numbers do not change.
+_DRAW_BLOCK = 32
 
 
 @dataclass
@@ -85,9 +91,9 @@ def _power_of_two_scale(X, xp) -> float:
     return 2.0 ** round(math.log2(rms))
 
 
-def _random_directions(rng, dim, n_dirs, xp, dtype):
-    theta = random_normal(rng, (dim, n_dirs), xp=xp, dtype=dtype)
-    return theta / xp.sqrt(xp.sum(theta * theta, axis=0, keepdims=True))
+def _unit_columns(theta, xp):
+    """Scale each column (axis -2 holds the coordinates) to unit length."""
+    return theta / xp.sqrt(xp.sum(theta * theta, axis=-2, keepdims=True))
 
 
 def _structured_cores(rng, dim, mode_sizes, ranks, centres, spread, xp, dtype):
@@ -197,7 +203,9 @@ def _evaluate(cores, batch, alpha_fwd, alpha_inv, xp):
     d2 = squared_distances(data_batch, points, xp=xp)
     fwd = xp.mean(xp.min(d2, axis=1))
     inv = xp.mean(xp.min(d2, axis=0))
-    values = {"sw": to_scalar(sw), "nn_forward": to_scalar(fwd), "nn_inverse": to_scalar(inv)}
+    # One device-to-host read for the three terms.
+    sw, fwd, inv = to_numpy(xp.stack([xp.reshape(sw, ()), fwd, inv])).tolist()
+    values = {"sw": float(sw), "nn_forward": float(fwd), "nn_inverse": float(inv)}
     values["loss"] = values["sw"] + alpha_fwd * values["nn_forward"] + alpha_inv * values["nn_inverse"]
     return values
 
@@ -357,13 +365,23 @@ def fit_point_cloud(
     else:
         cores = _initial_cores(work, mode_sizes, ranks, init, rng, xp)
 
-    def sample_batch():
-        rows = random_integers(rng, 0, n_data, (batch_size,), xp=xp)
-        multi = _sample_multi(rng, mode_sizes, batch_size, xp)
-        directions = _random_directions(rng, dim, n_projections, xp, X.dtype)
-        return xp.take(work, rows, axis=0), multi, directions
+    def draw_batches(n_steps):
+        """Batches of ``n_steps`` steps: drawn on the host in step order, moved together."""
+        draws = [
+            (
+                random_integers(rng, 0, n_data, (batch_size,), xp=None),
+                _sample_multi(rng, mode_sizes, batch_size, None),
+                random_normal(rng, (dim, n_projections), xp=None, dtype=X.dtype),
+            )
+            for _ in range(n_steps)
+        ]
+        rows = from_numpy(np.concatenate([d[0] for d in draws]), xp)
+        multi = from_numpy(np.stack([d[1] for d in draws]), xp)
+        directions = _unit_columns(from_numpy(np.stack([d[2] for d in draws]), xp), xp)
+        data = xp.reshape(xp.take(work, rows, axis=0), (n_steps, batch_size, dim))
+        return [(data[i, :, :], multi[i, :, :], directions[i, :, :]) for i in range(n_steps)]
 
-    eval_batch = sample_batch()
+    eval_batch = draw_batches(1)[0]
     eval_every = max(1, steps // _N_EVALS)
     history = {"step": [], "loss": [], "sw": [], "nn_forward": [], "nn_inverse": []}
 
@@ -394,8 +412,11 @@ def fit_point_cloud(
         record(0, cores)
         state = adam_init(cores)
         step = 0
+        pending = []
         while step < steps and not stop:
-            data_batch, multi, directions = sample_batch()
+            if not pending:
+                pending = draw_batches(min(_DRAW_BLOCK, steps - step))[::-1]
+            data_batch, multi, directions = pending.pop()
             _, _, grads = _losses_and_grad(cores, data_batch, multi, directions, alpha_fwd, alpha_inv, xp)
             cores, state = adam_step(cores, grads, state, lr=_learning_rate(lr, step, steps))
             step += 1

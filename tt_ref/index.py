@@ -33,8 +33,10 @@ from ._backend import (
     from_numpy,
     namespace_for,
     random_choice,
+    to_ints,
     to_numpy,
     topk_smallest,
+    work_elements,
 )
 from ._io import load_npz, save_npz
 from .neighbors import squared_distances
@@ -49,8 +51,6 @@ _METRICS = ("l2", "cosine")
 _ASSIGN = ("exact", "beam")
 # Largest temporary (in array elements) one query chunk may create.
 _CHUNK_ELEMENTS = 1 << 22
-# GPUs want few, large launches (every chunk costs host syncs): 16x the budget there.
-_GPU_CHUNK_FACTOR = 16
 # Target mean number of stored vectors per scan unit of the "lists" path.
 _UNIT_ROWS = 256
 
@@ -176,6 +176,7 @@ class TTIndex:
         self._offsets = None
         self._next_id = 0
         self._unit = None
+        self._nonempty = None  # cached host count of non-empty buckets
 
     # ------------------------------------------------------------------ properties
     @property
@@ -314,6 +315,7 @@ class TTIndex:
         self._sq_norms = xp.zeros((0,), dtype=dtype)
         self._offsets = xp.zeros((self.n_buckets + 1,), dtype=xp.int64)
         self._unit = None
+        self._nonempty = None
 
     def _stored_vectors_and_ids(self):
         if self._ids is None or self.ntotal == 0:
@@ -339,6 +341,7 @@ class TTIndex:
             sorted_buckets, xp.arange(self.n_buckets + 1, dtype=xp.int64), side="left"
         )
         self._unit = None
+        self._nonempty = None
 
     def _assign_buckets(self, vectors):
         """Flat index of the nearest TT point of each row (``assign`` decides how)."""
@@ -376,10 +379,17 @@ class TTIndex:
             out.append(xp.reshape(_take_rows(leaf_ids, best, xp), (-1,)))
         return xp.concat(out)
 
+    def _n_nonempty(self) -> int:
+        """Non-empty buckets, at least 1 (read once per change of the lists, not per search)."""
+        if self._nonempty is None:
+            xp = self._xp
+            counts = self._offsets[1:] - self._offsets[:-1]
+            self._nonempty = max(1, to_ints(xp.sum(xp.astype(counts > 0, xp.int64)))[0])
+        return self._nonempty
+
     def _budget(self) -> int:
-        """Elements one temporary may hold (larger on CuPy, where launches are the cost)."""
-        factor = _GPU_CHUNK_FACTOR if backend_name(self._xp) == "cupy" else 1
-        return _CHUNK_ELEMENTS * factor
+        """Elements one temporary may hold (larger on a GPU, where launches are the cost)."""
+        return work_elements(self._xp, _CHUNK_ELEMENTS)
 
     def _chunks(self, n_rows: int, beam: int, *, cap: int = 1024, extra_per_row: int = 0):
         """Query chunks small enough that no temporary exceeds ``_budget()`` elements."""
@@ -439,6 +449,7 @@ class TTIndex:
         self._sq_norms = xp.take(self._sq_norms, keep)
         self._offsets = xp.searchsorted(buckets, xp.arange(self.n_buckets + 1, dtype=xp.int64), side="left")
         self._unit = None
+        self._nonempty = None
         return n_removed
 
     def search(self, Q, k: int, *, beam: int = 32, n_probe: int | None = None, n_candidates: int | None = None,
@@ -506,9 +517,7 @@ class TTIndex:
             if n_candidates is not None:
                 expected = n_candidates
             else:
-                counts = self._offsets[1:] - self._offsets[:-1]
-                nonempty = max(1, int(xp.sum(xp.astype(counts > 0, xp.int64))))
-                expected = n_probe * max(1, self.ntotal // nonempty)
+                expected = n_probe * max(1, self.ntotal // self._n_nonempty())
             # Bigger chunks share more buckets between queries on the "lists" path; its
             # flat per-candidate arrays get a 4x larger budget than the padded blocks.
             if scan == "lists":
@@ -604,13 +613,13 @@ class TTIndex:
 
         if n_probe is not None:
             return nearest(min(n_probe, n_leaves))
-        nonempty = max(1, int(xp.sum(xp.astype(counts > 0, xp.int64))))
-        # Start from about twice the buckets a typical query needs; double while short.
-        width = min(n_leaves, max(8, int(2 * n_candidates * nonempty / self.ntotal) + 1))
+        # Start from about twice the buckets a typical query needs; double while short
+        # (one host read per try: the usual first try is enough).
+        width = min(n_leaves, max(8, int(2 * n_candidates * self._n_nonempty() / self.ntotal) + 1))
         while True:
             leaves, sizes = nearest(width)
             cum = xp.cumulative_sum(sizes, axis=1)
-            if width == n_leaves or int(xp.min(cum[:, -1])) >= n_candidates:
+            if width == n_leaves or to_ints(xp.min(cum[:, -1]))[0] >= n_candidates:
                 break
             width = min(n_leaves, 2 * width)
         before = cum - sizes
@@ -637,8 +646,9 @@ class TTIndex:
         pair_leaf = xp.take(xp.reshape(leaves, (-1,)), nz)
         pair_start = xp.take(self._offsets, pair_leaf)
         totals = xp.sum(take, axis=1)
-        n_cand = int(xp.sum(totals))
-        n_cols = max(1, int(xp.max(totals)) if n_q else 1)
+        # The one host read of the scan: both sizes in one transfer (shapes are Python ints).
+        n_cand, n_cols = to_ints(xp.sum(totals), xp.max(totals))
+        n_cols = max(1, n_cols)
         # Candidate c of the flat pair list lives at storage row pos_flat[c]: runs of
         # consecutive rows, one run per (query, bucket) pair.
         excl = xp.cumulative_sum(pair_take) - pair_take
@@ -654,15 +664,14 @@ class TTIndex:
         for s in range(0, n_q, rows_per):
             e = min(s + rows_per, n_q)
             d, found = self._rerank_rows(q[s:e, :], totals[s:e], row_off[s:e], pos_flat, dots_flat,
-                                         n_cand, allowed, k)
+                                         n_cand, n_cols, allowed, k)
             out_d.append(d)
             out_i.append(found)
         return xp.concat(out_d, axis=0), xp.concat(out_i, axis=0), n_cand
 
-    def _rerank_rows(self, q, totals, row_off, pos_flat, dots_flat, n_cand, allowed, k):
+    def _rerank_rows(self, q, totals, row_off, pos_flat, dots_flat, n_cand, n_cols, allowed, k):
         xp = self._xp
         n_q = q.shape[0]
-        n_cols = max(1, int(xp.max(totals)))
         p = xp.arange(n_cols, dtype=xp.int64)[None, :]
         valid = p < totals[:, None]
         if n_cand == 0:
@@ -719,7 +728,7 @@ class TTIndex:
         for m in range(len(self.mode_sizes) - 1, 0, -1):
             candidate = unit * self.mode_sizes[m]
             grouped = xp.sum(xp.reshape(sizes, (-1, candidate)), axis=1)
-            nonempty = int(xp.sum(xp.astype(grouped > 0, xp.int64)))
+            (nonempty,) = to_ints(xp.sum(xp.astype(grouped > 0, xp.int64)))
             if self.ntotal > _UNIT_ROWS * max(nonempty, 1):
                 break
             unit = candidate
@@ -741,11 +750,10 @@ class TTIndex:
         group_first = xp.cumulative_sum(group_count) - group_count
         block_len = group_count * group_size
         block_base = xp.cumulative_sum(block_len) - block_len
-        # Host copies of the few numbers the Python loop over units needs.
-        starts = to_numpy(unit_start).tolist()
-        sizes = to_numpy(group_size).tolist()
-        firsts = to_numpy(group_first).tolist()
-        n_rows = to_numpy(group_count).tolist()
+        # Host copies of the few numbers the Python loop over units needs: one transfer.
+        starts, sizes, firsts, n_rows = to_numpy(
+            xp.stack([xp.astype(v, xp.int64) for v in (unit_start, group_size, group_first, group_count)])
+        ).tolist()
         vectors_t = xp.matrix_transpose(self._vectors)
         blocks = []
         for start, size, first, count in zip(starts, sizes, firsts, n_rows):

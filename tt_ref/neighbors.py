@@ -7,7 +7,7 @@ memory-bank scores (OOD) and exact bucket assignment (index). Memory stays
 
 from __future__ import annotations
 
-from ._backend import array_namespace, as_point_sets, topk_smallest
+from ._backend import array_namespace, as_point_sets, topk_smallest, work_elements
 
 __all__ = ["squared_distances", "nearest_neighbors"]
 
@@ -38,7 +38,7 @@ def nearest_neighbors(queries, base, k: int = 1, *, chunk_size: int | None = Non
         Number of neighbours, ``1 <= k <= n_base``.
     chunk_size : int, optional
         Queries per GEMM; by default chosen so a chunk of distances holds about 2**24
-        entries.
+        entries (more on a GPU: :func:`tt_ref._backend.work_elements`).
 
     Returns
     -------
@@ -63,7 +63,7 @@ def nearest_neighbors(queries, base, k: int = 1, *, chunk_size: int | None = Non
     if not isinstance(k, int) or not 1 <= k <= n_base:
         raise ValueError(f"k must be an integer in [1, {n_base}] (the size of base), got {k!r}")
     if chunk_size is None:
-        chunk_size = max(1, (1 << 24) // n_base)
+        chunk_size = max(1, work_elements(xp, 1 << 24) // n_base)
     base_sq = xp.sum(base * base, axis=1)
     out_d, out_i = [], []
     n_queries = queries.shape[0]

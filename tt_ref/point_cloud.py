@@ -265,8 +265,9 @@ def _suffix_mean_vector(cores, level, xp):
 def _sample_multi(seed, mode_sizes, n, xp):
     """``n`` uniform multi-indices (each mode independently uniform = uniform over P)."""
     rng = default_rng(seed)
-    cols = [random_integers(rng, 0, size, (n,), xp=xp) for size in mode_sizes]
-    return xp.stack(cols, axis=1)
+    # Drawn mode by mode on the host, moved in one transfer (a host array if xp is None).
+    multi = np.stack([random_integers(rng, 0, size, (n,), xp=None) for size in mode_sizes], axis=1)
+    return multi if xp is None else xp.asarray(multi)
 
 
 # --------------------------------------------------------------------------- the class
