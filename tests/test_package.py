@@ -34,6 +34,17 @@ def test_every_export_resolves():
         tt_ref.not_a_name  # noqa: B018
 
 
+def test_exports_are_not_shadowed_by_submodules():
+    """A name that is also a module (``kmeans``) stays the exported object after the submodule loads."""
+    import importlib
+
+    for name, module in tt_ref._EXPORTS.items():
+        importlib.import_module(f"tt_ref.{module}")
+        value = getattr(tt_ref, name)
+        assert value is getattr(importlib.import_module(f"tt_ref.{module}"), name), name
+    assert callable(tt_ref.kmeans)
+
+
 def test_version_flag(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--version"])

@@ -80,3 +80,9 @@ def __getattr__(name: str):
 
 def __dir__():
     return __all__
+
+
+# ``kmeans`` names both a function and the module that defines it. Importing the
+# submodule (``tt_ref.fit`` does) sets the package attribute to the module, which would
+# hide the lazy function; binding the function here, after that import, keeps it.
+from .kmeans import kmeans  # noqa: E402
