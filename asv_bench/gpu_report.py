@@ -201,11 +201,13 @@ def _profile_rows(name, fn, sync, backend, rows, top=12):
 
         cls = type(array_api_strict.asarray(0.0))
         original = cls.__dict__["_new"]
-        operations = [0]
+        operations = [0, 0]
 
-        def counted(klass, *args, **kwargs):
+        def counted(klass, values, *args, **kwargs):
+            # 0-d results are mostly Python scalars promoted to arrays (no kernel on CuPy).
             operations[0] += 1
-            return original.__func__(klass, *args, **kwargs)
+            operations[1] += getattr(values, "ndim", 0) > 0
+            return original.__func__(klass, values, *args, **kwargs)
 
         cls._new = classmethod(counted)
         try:
@@ -215,6 +217,7 @@ def _profile_rows(name, fn, sync, backend, rows, top=12):
             cls._new = original
         row["host_reads"] = counter["reads"]
         row["array_operations"] = operations[0]
+        row["array_operations_not_0d"] = operations[1]
     if backend == "cupy":
         from cupyx.profiler import benchmark
 
@@ -229,9 +232,9 @@ def bench_profile(rows, X, backend, mode_sizes, ranks):
     """Profiles of one fit step (GloVe-50 1% configuration) and one batched search."""
     from tt_ref._backend import namespace_for, synchronize
     from tt_ref.budget import config_for_budget
-    from tt_ref.fit import _losses_and_grad, _unit_columns
+    from tt_ref.fit import _fit_step, _flatten, _unit_columns
     from tt_ref.index import TTIndex
-    from tt_ref.optim import adam_init, adam_step
+    from tt_ref.optim import adam_init
     from tt_ref.point_cloud import TTPointCloud
 
     xp = namespace_for(backend)
@@ -243,12 +246,12 @@ def bench_profile(rows, X, backend, mode_sizes, ranks):
     data = xp.asarray(X[rng.integers(0, n, batch)])
     multi = xp.asarray(np.stack([rng.integers(0, m, batch) for m in fit_modes], axis=1))
     directions = _unit_columns(xp.asarray(rng.standard_normal((dim, 64)).astype(np.float32)), xp)
-    cores = cloud.cores
-    state = [adam_init(cores)]
+    shapes = [tuple(c.shape) for c in cloud.cores]
+    params = (_flatten(cloud.cores, xp),)
+    state = adam_init(params)
 
     def fit_step():
-        _, _, grads = _losses_and_grad(cores, data, multi, directions, 1.0 / dim, 0.1 / dim, xp)
-        adam_step(cores, grads, state[0], lr=0.01)
+        _fit_step(params, shapes, (data, multi, directions), state, 0.01, 1.0 / dim, 0.1 / dim, xp)
 
     _profile_rows(f"fit step {fit_modes} {fit_ranks} batch {batch}", fit_step, lambda: synchronize(xp), backend, rows)
 
@@ -290,6 +293,17 @@ def _ratios(rows, baseline_path):
     return ratios
 
 
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", default=None)
@@ -309,7 +323,7 @@ def main():
 
     env = {"numpy": np.__version__, "array_api_compat": array_api_compat.__version__,
            "python": platform.python_version(), "cpu_threads": os.cpu_count(),
-           "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} CPUs".strip(),
+           "machine": f"{platform.machine()} {_cpu_model()} {os.cpu_count()} CPUs",
            "backends": backends}
     try:
         from threadpoolctl import threadpool_info

@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 from tt_ref import add, tt_svd
 from tt_ref import round as tt_round
 from tt_ref._backend import count_host_reads, is_backend_available, namespace_for, to_ints
-from tt_ref.fit import _losses_and_grad, fit_point_cloud
+from tt_ref.fit import _fit_step, _flatten, fit_point_cloud
 from tt_ref.index import TTIndex
-from tt_ref.optim import adam_init, adam_step
+from tt_ref.optim import adam_init
 from tt_ref.point_cloud import TTPointCloud
 
 strict = pytest.importorskip("array_api_strict")
@@ -75,11 +75,12 @@ def test_counter_counts_each_way_to_the_host():
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_fit_step_reads_nothing(dtype):
     cores, data, multi, directions = _step_inputs(strict, dtype)
-    state = adam_init(cores)
+    shapes = [tuple(c.shape) for c in cores]
+    params = (_flatten(cores, strict),)
+    state = adam_init(params)
     with count_host_reads() as counter:
         for _ in range(3):
-            _, _, grads = _losses_and_grad(cores, data, multi, directions, 0.2, 0.02, strict)
-            cores, state = adam_step(cores, grads, state, lr=0.01)
+            params, state = _fit_step(params, shapes, (data, multi, directions), state, 0.01, 0.2, 0.02, strict)
     assert counter["reads"] == 0, counter["by_method"]
 
 
@@ -163,12 +164,14 @@ def test_cupy_fit_step_never_synchronizes(dtype):
     guard = _cupyx_no_sync()
     xp = namespace_for("cupy")
     cores, data, multi, directions = _step_inputs(xp, dtype)
-    state = adam_init(cores)
-    _losses_and_grad(cores, data, multi, directions, 0.2, 0.02, xp)  # compile kernels first
+    shapes = [tuple(c.shape) for c in cores]
+    params = (_flatten(cores, xp),)
+    state = adam_init(params)
+    batch = (data, multi, directions)
+    _fit_step(params, shapes, batch, state, 0.01, 0.2, 0.02, xp)  # compile kernels first
     with guard:
         for _ in range(3):
-            _, _, grads = _losses_and_grad(cores, data, multi, directions, 0.2, 0.02, xp)
-            cores, state = adam_step(cores, grads, state, lr=0.01)
+            params, state = _fit_step(params, shapes, batch, state, 0.01, 0.2, 0.02, xp)
 
 
 def test_cupy_beam_search_never_synchronizes():

@@ -210,6 +210,34 @@ def _evaluate(cores, batch, alpha_fwd, alpha_inv, xp):
     return values
 
 
+def _flatten(arrays, xp):
+    """One vector of all entries, array after array (C order inside each)."""
+    return xp.concat([xp.reshape(a, (-1,)) for a in arrays])
+
+
+def _unflatten(flat, shapes, xp):
+    """Views of ``flat`` with ``shapes`` (the inverse of :func:`_flatten`)."""
+    out, start = [], 0
+    for shape in shapes:
+        size = math.prod(shape)
+        out.append(xp.reshape(flat[start:start + size], shape))
+        start += size
+    return tuple(out)
+
+
+def _fit_step(params, shapes, batch, state, lr, alpha_fwd, alpha_inv, xp):
+    """One optimisation step on the flat parameter vector ``params[0]`` (cores ``shapes``).
+
+    Adam runs on all cores as one vector: it is elementwise, so the numbers are those of
+    a per-core update, with one set of kernel launches instead of one per core. No host
+    reads (specs/gpu.md §Sync points).
+    """
+    cores = _unflatten(params[0], shapes, xp)
+    data_batch, multi, directions = batch
+    _, _, grads = _losses_and_grad(cores, data_batch, multi, directions, alpha_fwd, alpha_inv, xp)
+    return adam_step(params, (_flatten(grads, xp),), state, lr=lr)
+
+
 def _learning_rate(lr, step, steps):
     """Cosine decay from ``lr`` to ``_LR_FLOOR * lr`` over the fit (specs/fit.md §Optimizer)."""
     progress = step / max(steps, 1)
@@ -410,15 +438,18 @@ def fit_point_cloud(
     interrupted = False
     try:
         record(0, cores)
-        state = adam_init(cores)
+        shapes = [tuple(c.shape) for c in cores]
+        params = (_flatten(cores, xp),)
+        state = adam_init(params)
         step = 0
         pending = []
         while step < steps and not stop:
             if not pending:
                 pending = draw_batches(min(_DRAW_BLOCK, steps - step))[::-1]
             data_batch, multi, directions = pending.pop()
-            _, _, grads = _losses_and_grad(cores, data_batch, multi, directions, alpha_fwd, alpha_inv, xp)
-            cores, state = adam_step(cores, grads, state, lr=_learning_rate(lr, step, steps))
+            params, state = _fit_step(params, shapes, (data_batch, multi, directions), state,
+                                      _learning_rate(lr, step, steps), alpha_fwd, alpha_inv, xp)
+            cores = _unflatten(params[0], shapes, xp)
             step += 1
             if bar is not None:
                 bar.update(1)
