@@ -115,12 +115,15 @@ def bench_fit(rows, X, quick, backends):
         Xd = xp.asarray(X)
         fit_point_cloud(Xd, mode_sizes, ranks, steps=5, init="random", progress=False, seed=0)
         synchronize(xp)
-        start = time.perf_counter()
-        result = fit_point_cloud(Xd, mode_sizes, ranks, steps=steps, init="random", progress=False, seed=0)
-        synchronize(xp)
-        seconds = time.perf_counter() - start
+        runs = []
+        for _ in range(1 if quick else 3):  # best of three: the machine may be shared
+            start = time.perf_counter()
+            result = fit_point_cloud(Xd, mode_sizes, ranks, steps=steps, init="random", progress=False, seed=0)
+            synchronize(xp)
+            runs.append(steps / (time.perf_counter() - start))
         row = {"case": f"fit GloVe-50 1% budget {mode_sizes} {ranks}", "backend": backend,
-               "steps": steps, "steps_per_s": steps / seconds, "final_loss": result.history["loss"][-1]}
+               "steps": steps, "steps_per_s": max(runs), "steps_per_s_runs": runs,
+               "final_loss": result.history["loss"][-1]}
         rows.append(row)
         print(json.dumps(row), flush=True)
         if quick:
