@@ -241,6 +241,18 @@ def test_arithmetic_agrees(xp, dtype, spec, ranks_b, seed_b):
     assert_scalar_agree(dot(a_got, b_got), dot(a_ref, b_ref), dtype, "dot(a, b)", scale=norm_a * norm_b)
 
 
+def assert_truncation_agrees(truncate, ref_input, got_input, dtype, label, eps=1e-2):
+    """``truncate(., eps=)`` on both backends: equal (and eps-stable) ranks, agreeing full
+    tensors and reported errors. Returns the reference's ranks."""
+    ranks_ref = stable_ranks(lambda e: truncate(ref_input, eps=e), eps)
+    ref, err_ref = truncate(ref_input, eps=eps, return_error=True)
+    got, err_got = truncate(got_input, eps=eps, return_error=True)
+    assert got.ranks == ranks_ref == ref.ranks, f"{label} ranks: {got.ranks} on the backend, {ref.ranks} on NumPy"
+    assert_agree(full(got), full(ref), dtype, f"full({label})")
+    assert_scalar_agree(err_got, err_ref, dtype, f"{label} error", scale=1.0)
+    return ranks_ref
+
+
 @given(spec=tt_shapes(min_ndim=2, max_size=5), noise_seed=SEEDS)
 def test_tt_svd_agrees(xp, dtype, spec, noise_seed):
     """specs/gpu.md §Backends agree; specs/tt_svd.md §Definition, §Guarantees: same ranks, same
@@ -254,13 +266,7 @@ def test_tt_svd_agrees(xp, dtype, spec, noise_seed):
     noise = np.random.default_rng(noise_seed).standard_normal(shape)
     x = signal + 1e-4 * noise * (np.linalg.norm(signal) / np.linalg.norm(noise))
     x_ref, x_got = both(x, xp, dtype)
-    eps = 1e-2
-    ranks_ref = stable_ranks(lambda e: tt_svd(x_ref, eps=e), eps)
-    ref, err_ref = tt_svd(x_ref, eps=eps, return_error=True)
-    got, err_got = tt_svd(x_got, eps=eps, return_error=True)
-    assert got.ranks == ranks_ref == ref.ranks, f"tt_svd ranks: {got.ranks} on the backend, {ref.ranks} on NumPy"
-    assert_agree(full(got), full(ref), dtype, "full(tt_svd(x))")
-    assert_scalar_agree(err_got, err_ref, dtype, "tt_svd error", scale=1.0)
+    assert_truncation_agrees(tt_svd, x_ref, x_got, dtype, "tt_svd")
 
 
 @given(spec=tt_shapes(min_ndim=2, max_size=5), noise_ranks=st.integers(1, 3), noise_seed=SEEDS)
@@ -272,14 +278,10 @@ def test_round_agrees(xp, dtype, spec, noise_ranks, noise_seed):
     c_cores = host_tt_cores(shape, noise_ranks, noise_seed, scale=1e-4)
     t_ref, t_got = tt_pair([to_np(c) for c in add(TensorTrain(a_cores), TensorTrain(c_cores)).cores], xp, dtype)
     eps = 1e-2
-    ranks_ref = stable_ranks(lambda e: tt_round(t_ref, eps=e), eps)
-    ref, err_ref = tt_round(t_ref, eps=eps, return_error=True)
-    got, err_got = tt_round(t_got, eps=eps, return_error=True)
-    assert got.ranks == ranks_ref == ref.ranks, f"round ranks: {got.ranks} on the backend, {ref.ranks} on NumPy"
-    assert_agree(full(got), full(ref), dtype, "full(round(t))")
-    assert_scalar_agree(err_got, err_ref, dtype, "round error", scale=1.0)
-    # A binding max_rank on top of eps: the same ranks on every backend. The result is well defined when the cut falls in a gap; that is checked (on the exact
-    # unfolding) for d = 2, where rounding is the best rank-cap approximation.
+    ranks_ref = assert_truncation_agrees(tt_round, t_ref, t_got, dtype, "round", eps=eps)
+    # A binding max_rank on top of eps: the same ranks on every backend. The result is
+    # well defined when the cut falls in a gap; that is checked (on the exact unfolding)
+    # for d = 2, where rounding is the best rank-cap approximation.
     cap = max(1, max(ranks_ref) - 1)
     ranks_cap = stable_ranks(lambda e: tt_round(t_ref, eps=e, max_rank=cap), eps)
     ref_cap, got_cap = tt_round(t_ref, eps=eps, max_rank=cap), tt_round(t_got, eps=eps, max_rank=cap)
