@@ -23,7 +23,7 @@ if compgen -G ".whl/*.whl" >/dev/null; then
 else
     export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 fi
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out/device.txt"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 | tee "$out/device.txt"
 
 # xdist when the image has it: the suite is many small cases.
 tests_rc=0
@@ -35,7 +35,9 @@ if [ "$what" != report ]; then
     tests_rc=${PIPESTATUS[0]}
 fi
 if [ "$what" != tests ]; then
-    report=(--json "$out/gpu.json" --parts tt,fit,ann,profile --cpu-baseline docs/data/gpu-baseline-numpy-2core.json)
+    # GPU_REPORT_BACKENDS=numpy,array_api_strict checks the script end to end without a GPU.
+    report=(--json "$out/gpu.json" --parts tt,fit,ann,profile --backends "${GPU_REPORT_BACKENDS:-numpy,cupy}"
+            --cpu-baseline docs/data/gpu-baseline-numpy-2core.json)
     [ -n "$glove" ] && report+=(--glove "$glove")
     python3 asv_bench/gpu_report.py "${report[@]}" 2>&1 | tee "$out/gpu-report.log"
     report_rc=${PIPESTATUS[0]}
