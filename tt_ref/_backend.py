@@ -137,8 +137,12 @@ def resolve_dtype(dtype: Any, xp, *, name: str = "dtype"):
         return xp.float64
     label = getattr(dtype, "__name__", None) or str(dtype)
     label = label.rsplit(".", 1)[-1].replace("'", "").replace(">", "")
+    # Names first: comparing one library's dtype object with another's warns (array_api_strict).
     for candidate in ("float64", "float32"):
-        if label == candidate or dtype == getattr(xp, candidate):
+        if label == candidate:
+            return getattr(xp, candidate)
+    for candidate in ("float64", "float32"):
+        if dtype == getattr(xp, candidate):
             return getattr(xp, candidate)
     raise TypeError(f"{name} must be float32 or float64, got {dtype!r}")
 
