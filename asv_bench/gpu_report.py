@@ -271,26 +271,35 @@ def bench_profile(rows, X, backend, mode_sizes, ranks):
                   lambda: synchronize(xp), backend, rows)
 
 
-def _ratios(rows, baseline_path):
-    """Speed-ups of this run's rows against the matching rows of a NumPy baseline run."""
+def _ratios(rows, baseline_path, backends):
+    """Speed-ups of this run's rows against the matching NumPy rows of a baseline run.
+
+    Rows match by case name with the backend's name replaced by "numpy" (the TT index
+    and exact-search rows carry it); fit rows match by case and compare each backend.
+    """
     with open(baseline_path) as f:
         baseline = json.load(f)
     base_rows = {row["case"]: row for row in baseline["rows"]}
+    others = [b for b in backends if b != "numpy"]
     ratios = []
     for row in rows:
-        ref = base_rows.get(row["case"])
-        if ref is None and row.get("backend"):
-            ref = next((r for r in baseline["rows"] if r["case"] == row["case"] and r.get("backend") == "numpy"), None)
+        case = row["case"]
+        for backend in others:
+            case = case.replace(f" {backend} ", " numpy ")
+        ref = base_rows.get(case)
         if ref is None:
             continue
-        out = {"case": row["case"], "baseline": baseline["environment"].get("machine", baseline_path)}
+        label = row.get("backend") or next((b for b in others if f" {b} " in row["case"]),
+                                           others[-1] if others else "numpy")
+        out = {"case": row["case"], "backend": label, "baseline": baseline["environment"].get("machine", baseline_path)}
         for key in ("steps_per_s", "qps"):
             if key in row and key in ref:
                 out[f"{key}_ratio"] = row[key] / ref[key]
-        for key, ref_key in (("cupy_s", "numpy_s"), ("round_cupy_s", "round_numpy_s")):
-            if key in row and ref_key in ref:
-                out[f"{key.replace('_s', '')}_speedup_vs_baseline"] = ref[ref_key] / row[key]
-        if len(out) > 2:
+        for backend in others:
+            for prefix in ("", "round_"):
+                if f"{prefix}{backend}_s" in row and f"{prefix}numpy_s" in ref:
+                    out[f"{prefix}{backend}_speedup"] = ref[f"{prefix}numpy_s"] / row[f"{prefix}{backend}_s"]
+        if len(out) > 3:
             ratios.append(out)
             print(json.dumps(out), flush=True)
     return ratios
@@ -355,7 +364,7 @@ def main():
             if "profile" in parts:
                 bench_profile(rows, X, backends[-1], tuple(args.mode_sizes), tuple(args.ranks))
     finally:
-        ratios = _ratios(rows, args.cpu_baseline) if args.cpu_baseline else []
+        ratios = _ratios(rows, args.cpu_baseline, backends) if args.cpu_baseline else []
         if args.json:
             with open(args.json, "w") as f:
                 json.dump({"environment": env, "rows": rows, "ratios_vs_cpu_baseline": ratios}, f, indent=1)
