@@ -99,7 +99,9 @@ def load_glove(path):
 
         X = load_dataset("glove50").X
     X /= np.linalg.norm(X, axis=1, keepdims=True) + 1e-12
-    return X
+    # C order, as load_dataset gives it (a .npy written from a transposed array is in
+    # Fortran order, which slows row gathers on NumPy).
+    return np.ascontiguousarray(X)
 
 
 def bench_fit(rows, X, quick, backends):

@@ -56,6 +56,9 @@ _LR_FLOOR = 0.05
 # array (a transfer from pageable host memory can stall the device queue on a GPU).
 # The draws are made in the same order as step by step, so the numbers do not change.
 _DRAW_BLOCK = 32
+# The data rows of a block are gathered together too (one gather per block is also much
+# faster on NumPy when X is in Fortran order), at most this many entries at once.
+_BLOCK_ENTRIES = 1 << 22
 
 
 @dataclass
@@ -443,9 +446,10 @@ def fit_point_cloud(
         state = adam_init(params)
         step = 0
         pending = []
+        block_steps = max(1, min(_DRAW_BLOCK, _BLOCK_ENTRIES // (batch_size * dim)))
         while step < steps and not stop:
             if not pending:
-                pending = draw_batches(min(_DRAW_BLOCK, steps - step))[::-1]
+                pending = draw_batches(min(block_steps, steps - step))[::-1]
             data_batch, multi, directions = pending.pop()
             params, state = _fit_step(params, shapes, (data_batch, multi, directions), state,
                                       _learning_rate(lr, step, steps), alpha_fwd, alpha_inv, xp)
