@@ -251,12 +251,11 @@ def bench_profile(rows, X, backend, mode_sizes, ranks):
     data = xp.asarray(X[rng.integers(0, n, batch)])
     multi = xp.asarray(np.stack([rng.integers(0, m, batch) for m in fit_modes], axis=1))
     directions = _unit_columns(xp.asarray(rng.standard_normal((dim, 64)).astype(np.float32)), xp)
-    shapes = [tuple(c.shape) for c in cloud.cores]
     params = (_flatten(cloud.cores, xp),)
     state = adam_init(params)
 
     def fit_step():
-        _fit_step(params, shapes, (data, multi, directions), state, 0.01, 1.0 / dim, 0.1 / dim, xp)
+        _fit_step(params, cloud.cores, (data, multi, directions), state, 0.01, 1.0 / dim, 0.1 / dim, xp)
 
     _profile_rows(f"fit step {fit_modes} {fit_ranks} batch {batch}", fit_step, lambda: synchronize(xp), backend, rows)
 

@@ -11,7 +11,7 @@ function. What the standard lacks lives here, once:
 * top-k smallest along the last axis (a standard-only block method for long rows, an
   ``argpartition`` fast path on NumPy, a stable ``argsort`` otherwise);
 * moving arrays between backends, device synchronisation for timers, and the host
-  reads of scalars (:func:`to_scalar`, :func:`to_ints`: every device-to-host read of a
+  reads of scalars (:func:`to_scalar`, :func:`to_ints`, :func:`to_floats`: every device-to-host read of a
   hot loop goes through them, so they are the sync points, documented and counted by
   ``tests/test_sync_points.py``).
 
@@ -22,6 +22,7 @@ Each fast path is tested to agree with the standard-only path
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import math
 from typing import Any
@@ -54,6 +55,7 @@ __all__ = [
     "take_along_last_axis",
     "to_scalar",
     "to_ints",
+    "to_floats",
     "count_host_reads",
     "work_elements",
 ]
@@ -219,8 +221,15 @@ def work_elements(xp, host_elements: int) -> int:
     if backend_name(xp) != "cupy":
         return host_elements
     cupy = importlib.import_module("cupy")
-    total_bytes = int(cupy.cuda.Device().mem_info[1])
+    total_bytes = _device_memory_bytes(int(cupy.cuda.Device().id))
     return max(host_elements, min(_GPU_MAX_ELEMENTS, total_bytes // 512))
+
+
+@functools.lru_cache(maxsize=None)
+def _device_memory_bytes(device_id: int) -> int:
+    """Total memory of CUDA device ``device_id`` (asked once: chunked loops ask per chunk)."""
+    cupy = importlib.import_module("cupy")
+    return int(cupy.cuda.Device(device_id).mem_info[1])
 
 
 def to_scalar(x) -> float:
@@ -241,13 +250,22 @@ def to_ints(*values) -> tuple[int, ...]:
     >>> to_ints(np.sum(np.arange(4)), np.max(np.arange(4)))
     (6, 3)
     """
+    return tuple(int(v) for v in _read_together(values, "int64"))
+
+
+def to_floats(*values) -> tuple[float, ...]:
+    """Python floats from 0-d real arrays, read in one device-to-host transfer (as float64)."""
+    return tuple(float(v) for v in _read_together(values, "float64"))
+
+
+def _read_together(values, dtype_name: str) -> list:
     if not values:
-        return ()
+        return []
     if len(values) == 1:
-        return (int(values[0]),)
+        return [values[0]]
     xp = array_namespace(*values)
-    stacked = xp.stack([xp.astype(xp.reshape(v, ()), xp.int64) for v in values])
-    return tuple(int(v) for v in to_numpy(stacked).tolist())
+    dtype = getattr(xp, dtype_name)
+    return to_numpy(xp.stack([xp.astype(xp.reshape(v, ()), dtype) for v in values])).tolist()
 
 
 def _dtype_label(dtype) -> str:

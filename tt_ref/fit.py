@@ -25,7 +25,7 @@ from ._backend import (
     move_array,
     random_integers,
     random_normal,
-    to_numpy,
+    to_floats,
     to_scalar,
 )
 from .kmeans import kmeans
@@ -206,9 +206,8 @@ def _evaluate(cores, batch, alpha_fwd, alpha_inv, xp):
     d2 = squared_distances(data_batch, points, xp=xp)
     fwd = xp.mean(xp.min(d2, axis=1))
     inv = xp.mean(xp.min(d2, axis=0))
-    # One device-to-host read for the three terms.
-    sw, fwd, inv = to_numpy(xp.stack([xp.reshape(sw, ()), fwd, inv])).tolist()
-    values = {"sw": float(sw), "nn_forward": float(fwd), "nn_inverse": float(inv)}
+    sw, fwd, inv = to_floats(sw, fwd, inv)  # one device-to-host read for the three terms
+    values = {"sw": sw, "nn_forward": fwd, "nn_inverse": inv}
     values["loss"] = values["sw"] + alpha_fwd * values["nn_forward"] + alpha_inv * values["nn_inverse"]
     return values
 
@@ -228,17 +227,18 @@ def _unflatten(flat, shapes, xp):
     return tuple(out)
 
 
-def _fit_step(params, shapes, batch, state, lr, alpha_fwd, alpha_inv, xp):
-    """One optimisation step on the flat parameter vector ``params[0]`` (cores ``shapes``).
+def _fit_step(params, cores, batch, state, lr, alpha_fwd, alpha_inv, xp):
+    """One optimisation step of the flat parameter vector ``params[0]`` whose values
+    ``cores`` hold; returns the new ``(params, state, cores)``, the cores as views.
 
     Adam runs on all cores as one vector: it is elementwise, so the numbers are those of
     a per-core update, with one set of kernel launches instead of one per core. No host
     reads (specs/gpu.md §Sync points).
     """
-    cores = _unflatten(params[0], shapes, xp)
     data_batch, multi, directions = batch
     _, _, grads = _losses_and_grad(cores, data_batch, multi, directions, alpha_fwd, alpha_inv, xp)
-    return adam_step(params, (_flatten(grads, xp),), state, lr=lr)
+    params, state = adam_step(params, (_flatten(grads, xp),), state, lr=lr)
+    return params, state, _unflatten(params[0], [tuple(c.shape) for c in cores], xp)
 
 
 def _learning_rate(lr, step, steps):
@@ -441,7 +441,6 @@ def fit_point_cloud(
     interrupted = False
     try:
         record(0, cores)
-        shapes = [tuple(c.shape) for c in cores]
         params = (_flatten(cores, xp),)
         state = adam_init(params)
         step = 0
@@ -451,9 +450,8 @@ def fit_point_cloud(
             if not pending:
                 pending = draw_batches(min(block_steps, steps - step))[::-1]
             data_batch, multi, directions = pending.pop()
-            params, state = _fit_step(params, shapes, (data_batch, multi, directions), state,
-                                      _learning_rate(lr, step, steps), alpha_fwd, alpha_inv, xp)
-            cores = _unflatten(params[0], shapes, xp)
+            params, state, cores = _fit_step(params, cores, (data_batch, multi, directions), state,
+                                             _learning_rate(lr, step, steps), alpha_fwd, alpha_inv, xp)
             step += 1
             if bar is not None:
                 bar.update(1)

@@ -175,8 +175,7 @@ class TTIndex:
         self._sq_norms = None
         self._offsets = None
         self._next_id = 0
-        self._unit = None
-        self._nonempty = None  # cached host count of non-empty buckets
+        self._lists_changed()
 
     # ------------------------------------------------------------------ properties
     @property
@@ -314,8 +313,7 @@ class TTIndex:
         self._ids = xp.zeros((0,), dtype=xp.int64)
         self._sq_norms = xp.zeros((0,), dtype=dtype)
         self._offsets = xp.zeros((self.n_buckets + 1,), dtype=xp.int64)
-        self._unit = None
-        self._nonempty = None
+        self._lists_changed()
 
     def _stored_vectors_and_ids(self):
         if self._ids is None or self.ntotal == 0:
@@ -340,8 +338,7 @@ class TTIndex:
         self._offsets = xp.searchsorted(
             sorted_buckets, xp.arange(self.n_buckets + 1, dtype=xp.int64), side="left"
         )
-        self._unit = None
-        self._nonempty = None
+        self._lists_changed()
 
     def _assign_buckets(self, vectors):
         """Flat index of the nearest TT point of each row (``assign`` decides how)."""
@@ -378,6 +375,11 @@ class TTIndex:
             best = xp.astype(xp.argmin(leaf_d, axis=1), xp.int64)[:, None]
             out.append(xp.reshape(_take_rows(leaf_ids, best, xp), (-1,)))
         return xp.concat(out)
+
+    def _lists_changed(self) -> None:
+        """Drop what is cached from the lists: the scan unit and the non-empty bucket count."""
+        self._unit = None
+        self._nonempty = None
 
     def _n_nonempty(self) -> int:
         """Non-empty buckets, at least 1 (read once per change of the lists, not per search)."""
@@ -448,8 +450,7 @@ class TTIndex:
         self._ids = xp.take(self._ids, keep)
         self._sq_norms = xp.take(self._sq_norms, keep)
         self._offsets = xp.searchsorted(buckets, xp.arange(self.n_buckets + 1, dtype=xp.int64), side="left")
-        self._unit = None
-        self._nonempty = None
+        self._lists_changed()
         return n_removed
 
     def search(self, Q, k: int, *, beam: int = 32, n_probe: int | None = None, n_candidates: int | None = None,

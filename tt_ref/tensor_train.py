@@ -128,6 +128,16 @@ class CoreTrain:
         return array_api_compat.device(self._cores[0])
 
     @property
+    def ndim(self) -> int:
+        """Number of cores ``d``."""
+        return len(self._cores)
+
+    @property
+    def ranks(self) -> tuple[int, ...]:
+        """``(r_0, r_1, ..., r_d)`` including the boundary ranks ``r_0 = r_d = 1``."""
+        return (1,) + tuple(int(c.shape[-1]) for c in self._cores)
+
+    @property
     def n_params(self) -> int:
         """Number of stored numbers (the sizes of all cores)."""
         return sum(math.prod(int(s) for s in c.shape) for c in self._cores)
@@ -172,17 +182,8 @@ class TensorTrain(CoreTrain):
     __slots__ = ()
 
     @property
-    def ndim(self) -> int:
-        return len(self._cores)
-
-    @property
     def shape(self) -> tuple[int, ...]:
         return tuple(int(c.shape[1]) for c in self._cores)
-
-    @property
-    def ranks(self) -> tuple[int, ...]:
-        """``(r_0, r_1, ..., r_d)`` including the boundary ranks ``r_0 = r_d = 1``."""
-        return (1,) + tuple(int(c.shape[-1]) for c in self._cores)
 
     @property
     def max_rank(self) -> int:

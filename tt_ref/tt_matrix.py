@@ -46,11 +46,6 @@ class TTMatrix(CoreTrain):
     _core_ndim = 4
 
     @property
-    def ndim(self) -> int:
-        """Number of cores ``d``."""
-        return len(self._cores)
-
-    @property
     def row_shape(self) -> tuple[int, ...]:
         """``(m_1, ..., m_d)``."""
         return tuple(int(c.shape[1]) for c in self._cores)
@@ -64,11 +59,6 @@ class TTMatrix(CoreTrain):
     def shape(self) -> tuple[int, int]:
         """``(M, N)`` of the dense matrix."""
         return (math.prod(self.row_shape), math.prod(self.col_shape))
-
-    @property
-    def ranks(self) -> tuple[int, ...]:
-        """``(r_0, ..., r_d)`` including the boundary 1s."""
-        return (1,) + tuple(int(c.shape[-1]) for c in self._cores)
 
     @property
     def max_rank(self) -> int:

@@ -19,10 +19,9 @@ def _parse(size):
     return int(n), int(d), int(rank)
 
 
-class TimeDotNorm:
-    """dot (left-to-right contraction), norm (QR sweep) and add + round of TT tensors."""
+class _TwoTensors:
+    """Set-up shared by the classes below: two random TTs ``a``, ``b`` of one size."""
 
-    params = (SIZES, BACKENDS)
     param_names = ["size", "backend"]
 
     def setup(self, size, backend):
@@ -32,6 +31,12 @@ class TimeDotNorm:
         n, d, rank = _parse(size)
         self.a = tt_ref.random_tt((n,) * d, rank, seed=0, backend=backend)
         self.b = tt_ref.random_tt((n,) * d, rank, seed=1, backend=backend)
+
+
+class TimeDotNorm(_TwoTensors):
+    """dot (left-to-right contraction), norm (QR sweep) and add + round of TT tensors."""
+
+    params = (SIZES, BACKENDS)
 
     def time_dot(self, size, backend):
         from tt_ref import dot
@@ -57,19 +62,10 @@ class TimeDotNorm:
         norm(self.a)
 
 
-class TimeHadamard:
+class TimeHadamard(_TwoTensors):
     """hadamard (Kronecker cores): ranks multiply, so sizes stay small (rank r**2 cores)."""
 
     params = (["8x7-r16", "4x40-r8"], BACKENDS)
-    param_names = ["size", "backend"]
-
-    def setup(self, size, backend):
-        import tt_ref
-
-        self.xp = namespace_or_skip(backend)
-        n, d, rank = _parse(size)
-        self.a = tt_ref.random_tt((n,) * d, rank, seed=0, backend=backend)
-        self.b = tt_ref.random_tt((n,) * d, rank, seed=1, backend=backend)
 
     def time_hadamard(self, size, backend):
         from tt_ref import hadamard
