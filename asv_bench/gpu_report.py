@@ -95,7 +95,7 @@ def load_glove(path):
     if path:
         X = np.load(path).astype(np.float32)
     else:
-        from tt_ref.datasets import load_dataset
+        from tt_ref.datasets._datasets import load_dataset
 
         X = load_dataset("glove50").X
     X /= np.linalg.norm(X, axis=1, keepdims=True) + 1e-12
@@ -106,8 +106,8 @@ def load_glove(path):
 
 def bench_fit(rows, X, quick, backends):
     from tt_ref._backend import namespace_for, synchronize
-    from tt_ref.budget import config_for_budget
-    from tt_ref.fit import fit_point_cloud
+    from tt_ref.cloud._budget import config_for_budget
+    from tt_ref.cloud._fit import fit_point_cloud
 
     n, dim = X.shape
     mode_sizes, ranks = config_for_budget(dim, int(0.01 * n * dim), n_data=n)
@@ -134,9 +134,9 @@ def bench_fit(rows, X, quick, backends):
 
 def bench_ann(rows, X, quick, mode_sizes, ranks, backend):
     from tt_ref._backend import namespace_for, synchronize, to_numpy
-    from tt_ref.ann_eval import recall_at_k
-    from tt_ref.index import TTIndex
-    from tt_ref.neighbors import nearest_neighbors
+    from tt_ref.search._evaluation import recall_at_k
+    from tt_ref.search._index import TTIndex
+    from tt_ref._backend._neighbors import nearest_neighbors
 
     xp = namespace_for(backend)
     n_queries = 10_000 if not quick else 1_000
@@ -236,11 +236,11 @@ def _profile_rows(name, fn, sync, backend, rows, top=12):
 def bench_profile(rows, X, backend, mode_sizes, ranks):
     """Profiles of one fit step (GloVe-50 1% configuration) and one batched search."""
     from tt_ref._backend import namespace_for, synchronize
-    from tt_ref.budget import config_for_budget
-    from tt_ref.fit import _fit_step, _flatten, _unit_columns
-    from tt_ref.index import TTIndex
-    from tt_ref.optim import adam_init
-    from tt_ref.point_cloud import TTPointCloud
+    from tt_ref.cloud._budget import config_for_budget
+    from tt_ref.cloud._fit import _fit_step, _flatten, _unit_columns
+    from tt_ref.search._index import TTIndex
+    from tt_ref.cloud._optim import adam_init
+    from tt_ref.cloud._point_cloud import TTPointCloud
 
     xp = namespace_for(backend)
     n, dim = X.shape

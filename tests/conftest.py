@@ -1,4 +1,4 @@
-"""Shared fixtures: every algorithm test runs per backend and per dtype.
+"""Shared fixtures (helpers live in ``helpers.py``): every algorithm test runs per backend and per dtype.
 
 ``xp`` runs a test on NumPy, on array_api_strict (standard-only code) and on CuPy
 where a GPU exists (skipped, with the reason, elsewhere). ``TT_REF_BACKENDS`` narrows
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -53,29 +52,3 @@ def xp(backend):
 def dtype(request) -> str:
     """Float dtype name; tolerances derive from ``np.finfo(dtype).eps``."""
     return request.param
-
-
-def to_xp(array, xp, dtype=None):
-    """Build data with NumPy, transfer once."""
-    array = np.asarray(array)
-    if dtype is not None:
-        array = array.astype(dtype)
-    return xp.asarray(array)
-
-
-def to_np(array) -> np.ndarray:
-    from tt_ref._backend import to_numpy
-
-    return np.asarray(to_numpy(array))
-
-
-def eps_of(dtype) -> float:
-    return float(np.finfo(np.dtype(str(dtype).rsplit(".", 1)[-1])).eps)
-
-
-def rel_err(actual, reference) -> float:
-    """``||actual - reference|| / ||reference||`` on the host in float64."""
-    a = to_np(actual).astype(np.float64)
-    r = to_np(reference).astype(np.float64)
-    denom = np.linalg.norm(r)
-    return float(np.linalg.norm(a - r) / (denom if denom > 0 else 1.0))

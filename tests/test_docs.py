@@ -26,7 +26,7 @@ def test_api_reference_builds(tmp_path):
     result = _sphinx(DOCS, tmp_path / "html")
     assert result.returncode == 0, result.stderr[-4000:]
     html = (tmp_path / "html" / "api.html").read_text(encoding="utf-8")
-    for name in ("tt_ref.ood.KNNDetector", "tt_ref.tensor_train.TensorTrain", "tt_ref.neighbors.nearest_neighbors"):
+    for name in ("tt_ref.ood.KNNDetector", "tt_ref.tt.TensorTrain", "tt_ref.search.nearest_neighbors", "tt_ref.cloud.fit_point_cloud"):
         assert f'id="{name}"' in html, name
 
 

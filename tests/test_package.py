@@ -14,17 +14,46 @@ from tt_ref.cli import main
 
 PACKAGE = pathlib.Path(tt_ref.__file__).parent
 
-# Layers (README "What is in it"): a module may import only from its own layer or below.
+# Layers (CONTRIBUTING.md "Layout and layers"): a subpackage imports only from itself and
+# from the layers below it; inside a subpackage the modules form no import cycle.
 LAYERS = {
-    "_backend": 0, "_io": 0,
-    "tensor_train": 1,
-    "_linalg": 2, "svd": 2, "rounding": 2, "arithmetic": 2, "evaluate": 2, "creation": 2,
-    "tt_matrix": 2, "neighbors": 2,
-    "point_cloud": 3, "losses": 3, "optim": 3, "kmeans": 3, "fit": 3, "budget": 3,
-    "baselines": 3, "quality": 3, "datasets": 3,
-    "index": 4, "ann_eval": 4, "ood": 4, "report": 4,
-    "cli": 5, "commands": 5, "__init__": 5, "__main__": 5,
+    "_backend": 0,
+    "tt": 1, "datasets": 1,
+    "cloud": 2,
+    "search": 3,
+    "ood": 4,
+    "testing": 5, "conformance": 5, "distributed": 5,
+    "cli": 6,
+    "__init__": 7, "__main__": 7,
 }
+
+
+def _unit_of(rel: pathlib.PurePath) -> str:
+    return rel.parts[0] if len(rel.parts) > 1 else rel.stem
+
+
+def _imported_modules(path: pathlib.Path) -> list[str]:
+    """Absolute names of the tt_ref modules a file imports (lazy imports included)."""
+    rel = path.relative_to(PACKAGE.parent).with_suffix("")
+    package = list(rel.parts[:-1]) if rel.name != "__init__" else list(rel.parts[:-1])
+    if rel.name == "__init__":
+        package = list(rel.parts[:-1])
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 0:
+                base = (node.module or "").split(".")
+            else:
+                base = package[: len(package) - (node.level - 1)] + ((node.module or "").split(".") if node.module else [])
+            if base[0] != "tt_ref":
+                continue
+            if node.module is None or node.level and not node.module:
+                found.extend(".".join(base + [alias.name]) for alias in node.names)
+            else:
+                found.append(".".join(base))
+        elif isinstance(node, ast.Import):
+            found.extend(alias.name for alias in node.names if alias.name.split(".")[0] == "tt_ref")
+    return found
 
 
 def test_every_export_resolves():
@@ -35,14 +64,24 @@ def test_every_export_resolves():
 
 
 def test_exports_are_not_shadowed_by_submodules():
-    """A name that is also a module (``kmeans``) stays the exported object after the submodule loads."""
+    """Every exported name resolves to the object its subpackage exports, after every module loaded."""
     import importlib
 
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE.parent).with_suffix("")
+        if "__main__" not in rel.parts:
+            importlib.import_module(".".join(p for p in rel.parts if p != "__init__"))
     for name, module in tt_ref._EXPORTS.items():
-        importlib.import_module(f"tt_ref.{module}")
-        value = getattr(tt_ref, name)
-        assert value is getattr(importlib.import_module(f"tt_ref.{module}"), name), name
+        assert getattr(tt_ref, name) is getattr(importlib.import_module(f"tt_ref.{module}"), name), name
     assert callable(tt_ref.kmeans)
+
+
+def test_round_is_reachable_but_not_star_exported():
+    """``tt_ref.round`` works; ``from tt_ref import *`` does not shadow the builtin."""
+    namespace: dict = {}
+    exec("from tt_ref import *", namespace)
+    assert "round" not in namespace
+    assert tt_ref.round is tt_ref.tt.round
 
 
 def test_version_flag(capsys):
@@ -64,27 +103,45 @@ def test_no_command_prints_help_and_fails(capsys):
 
 @pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_layers_import_downward_only(path):
-    """A module imports tt_ref modules of its own layer or lower (lazy imports included)."""
+    """A unit imports tt_ref units of its own layer or lower (lazy imports included)."""
     rel = path.relative_to(PACKAGE)
-    own = "commands" if rel.parts[0] == "commands" else rel.stem
-    own_layer = LAYERS[own]
-    tree = ast.parse(path.read_text())
-    for node in ast.walk(tree):
-        targets = []
-        if isinstance(node, ast.ImportFrom):
-            if node.level == 0 and (node.module or "").startswith("tt_ref"):
-                targets = [(node.module or "").split(".")[1:2] or ["__init__"]]
-            elif node.level >= 1:
-                base = (node.module or "").split(".")[0] if node.module else None
-                if base and not (rel.parts[0] == "commands" and node.level == 1):
-                    targets = [[base]]
-                elif not base:
-                    targets = [[alias.name] for alias in node.names]
-        for target in targets:
-            name = target[0] if target else "__init__"
-            if name not in LAYERS:
-                continue
-            # TensorTrain's operators import arithmetic lazily by design (t3f style).
-            if own == "tensor_train" and name == "arithmetic":
-                continue
-            assert LAYERS[name] <= own_layer, f"{rel} (layer {own_layer}) imports {name} (layer {LAYERS[name]})"
+    own = _unit_of(rel)
+    assert own in LAYERS, f"{rel}: unit {own!r} has no layer in LAYERS"
+    for module in _imported_modules(path):
+        parts = module.split(".")
+        target = parts[1] if len(parts) > 1 else "__init__"
+        if target == "__version__":
+            continue
+        assert target in LAYERS, f"{rel} imports {module}, which has no layer"
+        assert LAYERS[target] <= LAYERS[own], f"{rel} (layer {LAYERS[own]}) imports {module} (layer {LAYERS[target]})"
+
+
+def test_no_import_cycles():
+    """The module import graph (lazy imports included) has no cycle, inside subpackages too."""
+    graph = {}
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE.parent).with_suffix("")
+        name = ".".join(p for p in rel.parts if p != "__init__")
+        graph[name] = {m for m in _imported_modules(path)}
+    # Resolve "pkg.name" imports of a package's re-exported attribute to the package.
+    graph = {k: {m if m in graph else m.rsplit(".", 1)[0] for m in v} - {k} for k, v in graph.items()}
+    # A package's __init__ re-exports its private modules, so edges into a package from its own
+    # modules would be spurious; keep only edges to private modules and to other units.
+    state: dict[str, int] = {}
+
+    def visit(node, stack):
+        state[node] = 1
+        for nxt in graph.get(node, ()):
+            if nxt.startswith(node + "."):
+                continue  # a package importing its own modules
+            if node.startswith(nxt + ".") :
+                continue  # a module importing the package it belongs to (its re-exports): not used
+            if state.get(nxt) == 1:
+                raise AssertionError(" -> ".join(stack + [node, nxt]))
+            if state.get(nxt) is None:
+                visit(nxt, stack + [node])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [])

@@ -13,60 +13,62 @@ import importlib
 
 __version__ = "0.1.0"
 
-# name -> module that defines it; layers: backend, format, algorithms, point clouds,
-# index / OOD, CLI.
+# name -> subpackage that exports it. Subpackages, lowest layer first: _backend, tt,
+# cloud, search, ood; datasets beside them; the CLI on top (tests/test_package.py).
 _EXPORTS = {
-    # backend layer
+    # backend
     "BACKENDS": "_backend",
     "to_backend": "_backend",
     "namespace_for": "_backend",
     "is_backend_available": "_backend",
-    # TT format
-    "TensorTrain": "tensor_train",
-    # TT algorithms
-    "tt_svd": "svd",
-    "round": "rounding",
-    "orthogonalize": "rounding",
-    "full": "evaluate",
-    "get_many": "evaluate",
-    "add": "arithmetic",
-    "sub": "arithmetic",
-    "scale": "arithmetic",
-    "hadamard": "arithmetic",
-    "dot": "arithmetic",
-    "norm": "arithmetic",
-    "random_tt": "creation",
-    "zeros": "creation",
-    "ones": "creation",
-    "TTMatrix": "tt_matrix",
-    "ttm_svd": "tt_matrix",
-    "to_dense": "tt_matrix",
-    "matvec": "tt_matrix",
+    # the TT toolkit
+    "TensorTrain": "tt",
+    "tt_svd": "tt",
+    "round": "tt",
+    "orthogonalize": "tt",
+    "full": "tt",
+    "get_many": "tt",
+    "add": "tt",
+    "sub": "tt",
+    "scale": "tt",
+    "hadamard": "tt",
+    "dot": "tt",
+    "norm": "tt",
+    "random_tt": "tt",
+    "zeros": "tt",
+    "ones": "tt",
+    "TTMatrix": "tt",
+    "ttm_svd": "tt",
+    "to_dense": "tt",
+    "matvec": "tt",
     # point clouds
-    "TTPointCloud": "point_cloud",
-    "fit_point_cloud": "fit",
-    "FitResult": "fit",
-    "n_params_for": "point_cloud",
-    "kmeans": "kmeans",
-    "config_for_budget": "budget",
-    "compress": "baselines",
-    "run_method": "baselines",
-    "greedy_k_center": "baselines",
-    "sliced_wasserstein_distance": "quality",
-    "coverage_error": "quality",
-    "inverse_error": "quality",
-    "compression_ratio": "quality",
+    "TTPointCloud": "cloud",
+    "fit_point_cloud": "cloud",
+    "FitResult": "cloud",
+    "n_params_for": "cloud",
+    "kmeans": "cloud",
+    "config_for_budget": "cloud",
+    "compress": "cloud",
+    "run_method": "cloud",
+    "greedy_k_center": "cloud",
+    "sliced_wasserstein_distance": "cloud",
+    "coverage_error": "cloud",
+    "inverse_error": "cloud",
+    "compression_ratio": "cloud",
+    # data sets
     "load_dataset": "datasets",
     "train_test_split": "datasets",
-    "nearest_neighbors": "neighbors",
-    # index and OOD
-    "TTIndex": "index",
+    # search and anomaly detection
+    "nearest_neighbors": "search",
+    "TTIndex": "search",
+    "recall_at_k": "search",
     "KNNDetector": "ood",
     "build_bank": "ood",
-    "recall_at_k": "ann_eval",
 }
 
-__all__ = sorted(_EXPORTS) + ["__version__"]
+# ``round`` is reachable as ``tt_ref.round`` but not exported by ``*`` (it would shadow the
+# builtin).
+__all__ = sorted(name for name in _EXPORTS if name != "round") + ["__version__"]
 
 
 def __getattr__(name: str):
@@ -79,10 +81,4 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return __all__
-
-
-# ``kmeans`` names both a function and the module that defines it. Importing the
-# submodule (``tt_ref.fit`` does) sets the package attribute to the module, which would
-# hide the lazy function; binding the function here, after that import, keeps it.
-from .kmeans import kmeans  # noqa: E402
+    return sorted(set(__all__) | set(_EXPORTS))

@@ -27,13 +27,13 @@ class GreedyCoreset:
         self.X = _data(self.xp, n, dim)
 
     def time_greedy_k_center(self, shape, backend):
-        from tt_ref.baselines import greedy_k_center
+        from tt_ref.cloud._baselines import greedy_k_center
 
         greedy_k_center(self.X, self.m, seed=0)
         synchronize(self.xp)
 
     def peakmem_greedy_k_center(self, shape, backend):
-        from tt_ref.baselines import greedy_k_center
+        from tt_ref.cloud._baselines import greedy_k_center
 
         greedy_k_center(self.X, self.m, seed=0)
 
@@ -51,7 +51,7 @@ class TTSVDBaseline:
         self.n_params = n * dim // 100
 
     def time_tt_svd_baseline(self, shape, backend):
-        from tt_ref.baselines import compress
+        from tt_ref.cloud._baselines import compress
 
         compress(self.X, "tt_svd", self.n_params, seed=0)
         synchronize(self.xp)
@@ -70,18 +70,18 @@ class Quality:
         self.B = _data(self.xp, m, dim, seed=2)
 
     def time_sliced_wasserstein(self, shape, backend):
-        from tt_ref.quality import sliced_wasserstein_distance
+        from tt_ref.cloud._quality import sliced_wasserstein_distance
 
         sliced_wasserstein_distance(self.A, self.B, n_projections=128, seed=0)
         synchronize(self.xp)
 
     def time_coverage_error(self, shape, backend):
-        from tt_ref.quality import coverage_error
+        from tt_ref.cloud._quality import coverage_error
 
         coverage_error(self.A, self.B)
         synchronize(self.xp)
 
     def peakmem_sliced_wasserstein(self, shape, backend):
-        from tt_ref.quality import sliced_wasserstein_distance
+        from tt_ref.cloud._quality import sliced_wasserstein_distance
 
         sliced_wasserstein_distance(self.A, self.B, n_projections=128, seed=0)

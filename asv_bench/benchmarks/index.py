@@ -3,7 +3,7 @@
 The index of the add and search cases sits on a cloud fitted for 20 steps (setup).
 
 Sizes: D = 50 (GloVe-like) with 20k and 100k base vectors, 1,000 queries; the cloud
-has two levels (mode sizes from ``tt_ref.commands.bench_ann.default_config``). The
+has two levels (mode sizes from ``tt_ref.cli._bench_ann.default_config``). The
 comparison with faiss and hnswlib on real data is ``tt-ref bench ann`` (docs/results-ann.md).
 """
 
@@ -26,9 +26,9 @@ def _data(xp, n, seed):
 def _index(xp, n_base, assign="beam"):
     """An index on a briefly fitted cloud (20 steps from the k-means start): buckets
     shaped like the real ones, unlike a random cloud's (one giant bucket)."""
-    from tt_ref.commands.bench_ann import default_config
-    from tt_ref.fit import fit_point_cloud
-    from tt_ref.index import TTIndex
+    from tt_ref.cli._bench_ann import default_config
+    from tt_ref.cloud._fit import fit_point_cloud
+    from tt_ref.search._index import TTIndex
 
     mode_sizes, ranks = default_config(n_base)
     sample = _data(xp, min(n_base, 20_000), 0)
@@ -54,8 +54,8 @@ class Train:
         self.X = _data(self.xp, n_base, 0)
 
     def time_train(self, n_base, backend):
-        from tt_ref.commands.bench_ann import default_config
-        from tt_ref.index import TTIndex
+        from tt_ref.cli._bench_ann import default_config
+        from tt_ref.search._index import TTIndex
 
         mode_sizes, ranks = default_config(n_base)
         TTIndex(DIM, mode_sizes, ranks, steps=200, progress=False).train(self.X)

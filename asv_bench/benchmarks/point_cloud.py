@@ -22,7 +22,7 @@ class _CloudCase:
 
     def setup(self, config, backend):
         from tt_ref._backend import backend_name, from_numpy
-        from tt_ref.point_cloud import TTPointCloud, _sample_multi
+        from tt_ref.cloud._point_cloud import TTPointCloud, _sample_multi
 
         self.xp = namespace_or_skip(backend)
         dim, modes, ranks = CONFIGS[config]
@@ -53,20 +53,20 @@ class FitStep(_CloudCase):
 
     def setup(self, config, backend):
         super().setup(config, backend)
-        from tt_ref.optim import adam_init
+        from tt_ref.cloud._optim import adam_init
 
         self.state = adam_init(self.cloud.cores)
 
     def time_fit_step(self, config, backend):
-        from tt_ref.fit import _losses_and_grad
-        from tt_ref.optim import adam_step
+        from tt_ref.cloud._fit import _losses_and_grad
+        from tt_ref.cloud._optim import adam_step
 
         _, _, grads = _losses_and_grad(self.cloud.cores, self.data, self.multi, self.directions, 1.0, 0.1, self.xp)
         adam_step(self.cloud.cores, grads, self.state, lr=0.01)
         synchronize(self.xp)
 
     def peakmem_fit_step(self, config, backend):
-        from tt_ref.fit import _losses_and_grad
+        from tt_ref.cloud._fit import _losses_and_grad
 
         _losses_and_grad(self.cloud.cores, self.data, self.multi, self.directions, 1.0, 0.1, self.xp)
 
@@ -93,7 +93,7 @@ class KMeansInit:
         self.X = from_numpy(np.random.default_rng(0).standard_normal((n, dim)), self.xp, dtype="float32")
 
     def time_kmeans(self, shape, backend):
-        from tt_ref.kmeans import kmeans
+        from tt_ref.cloud._kmeans import kmeans
 
         kmeans(self.X, self.k, n_iter=20, seed=0)
         synchronize(self.xp)

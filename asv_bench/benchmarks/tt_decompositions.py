@@ -52,7 +52,7 @@ class TTSVD:
 
     def setup(self, size, backend):
         self.xp = namespace_or_skip(backend)
-        from tt_ref.svd import tt_svd
+        from tt_ref.tt._svd import tt_svd
 
         self.tt_svd = tt_svd
         rng = np.random.default_rng(0)
@@ -81,9 +81,9 @@ class TTRound:
 
     def setup(self, size, backend):
         self.xp = namespace_or_skip(backend)
-        from tt_ref.arithmetic import add
-        from tt_ref.rounding import round as tt_round
-        from tt_ref.tensor_train import TensorTrain
+        from tt_ref.tt._arithmetic import add
+        from tt_ref.tt._rounding import round as tt_round
+        from tt_ref.tt._tensor_train import TensorTrain
 
         self.round = tt_round
         rng = np.random.default_rng(1)

@@ -1,0 +1,134 @@
+"""Choose a TT point-cloud configuration for a parameter budget (specs/baselines.md §Budget).
+
+The rule (:func:`config_for_budget`), deterministic and documented:
+
+1. **Number of points.** Aim at ``P_target = n_data`` (as many TT points as data
+   points; 4096 when ``n_data`` is not given).
+2. **Levels.** ``k = n_levels`` if given, else the smallest ``k >= 2`` with
+   ``ceil(P_target ** (1/k)) <= 16`` (modes of at most about 16, so every level of the
+   hierarchy has a handful of children per centre).
+3. **Modes and ranks.** For each first mode size ``n_1`` from 2 up to the equal split
+   ``round(P_target ** (1/k))``, the other modes are equal,
+   ``round((P_target / n_1) ** (1/(k-1)))`` (at least 2), and the ranks are one value
+   ``r`` for every bond, capped at what a bond can carry (``r_j <= n_{j+1} ... n_k``),
+   as large as the budget allows. Among these, take the configuration with the widest
+   first core ``min(n_1 * r_1, D)`` (the dimension of the linear span the TT points can
+   reach; with ``D`` large, ``D n_1 r_1`` is most of the budget), ties to the larger
+   rank, then to the smaller ``n_1``.
+4. Nothing fits (even ``n_1 = 2`` with rank 1) -> ``ValueError`` saying the smallest
+   budget that would.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+
+from ._point_cloud import n_params_for
+
+__all__ = ["config_for_budget", "DEFAULT_N_POINTS", "MAX_MODE_SIZE"]
+
+#: TT points aimed at when ``n_data`` is not given.
+DEFAULT_N_POINTS = 4096
+#: Largest mode size the automatic choice of the number of levels aims at.
+MAX_MODE_SIZE = 16
+
+
+def _positive_int(value, name: str) -> int:
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {value!r}") from None
+    if isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def _capped_ranks(mode_sizes: tuple[int, ...], rank: int, dim: int) -> tuple[int, ...]:
+    """Equal ranks, each capped at the product of the modes to its right (and its left)."""
+    ranks = []
+    for j in range(1, len(mode_sizes)):
+        right = math.prod(mode_sizes[j:])
+        left = dim * math.prod(mode_sizes[:j])
+        ranks.append(max(1, min(rank, right, left)))
+    return tuple(ranks)
+
+
+def _largest_rank(dim: int, mode_sizes: tuple[int, ...], n_params: int) -> tuple[int, ...] | None:
+    """The ranks for the largest equal rank with n_params_for(...) <= n_params, or None."""
+    if n_params_for(dim, mode_sizes, _capped_ranks(mode_sizes, 1, dim)) > n_params:
+        return None
+    low, high = 1, max(1, math.prod(mode_sizes[1:]))
+    while low < high:  # parameters grow with the rank: bisect
+        mid = (low + high + 1) // 2
+        if n_params_for(dim, mode_sizes, _capped_ranks(mode_sizes, mid, dim)) <= n_params:
+            low = mid
+        else:
+            high = mid - 1
+    return _capped_ranks(mode_sizes, low, dim)
+
+
+def config_for_budget(dim, n_params, *, n_data=None, n_levels=None) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """TT point-cloud ``(mode_sizes, ranks)`` with at most ``n_params`` parameters.
+
+    Parameters
+    ----------
+    dim : int
+        Dimension D of the points.
+    n_params : int
+        Parameter budget: ``n_params_for(dim, mode_sizes, ranks) <= n_params``.
+    n_data : int, optional
+        Number of data points; the cloud aims at about as many points.
+    n_levels : int, optional
+        Number of modes ``k >= 2``; chosen from the number of points when omitted.
+
+    Returns
+    -------
+    mode_sizes : tuple of int
+    ranks : tuple of int (``k - 1`` values)
+
+    Raises
+    ------
+    ValueError
+        No configuration fits the budget, or an argument is not a positive integer.
+
+    Examples
+    --------
+    >>> from tt_ref.cloud._budget import config_for_budget
+    >>> from tt_ref.cloud._point_cloud import n_params_for
+    >>> modes, ranks = config_for_budget(64, 1150, n_data=1500)
+    >>> modes, ranks, n_params_for(64, modes, ranks) <= 1150
+    ((8, 14, 14), (2, 2), True)
+    """
+    dim = _positive_int(dim, "dim")
+    n_params = _positive_int(n_params, "n_params")
+    target = DEFAULT_N_POINTS if n_data is None else _positive_int(n_data, "n_data")
+    target = max(target, 4)
+    if n_levels is None:
+        k = 2
+        while math.ceil(target ** (1.0 / k)) > MAX_MODE_SIZE:
+            k += 1
+    else:
+        k = _positive_int(n_levels, "n_levels")
+        if k < 2:
+            raise ValueError(f"n_levels must be >= 2 (a hierarchy needs two levels), got {k}")
+    equal = max(2, round(target ** (1.0 / k)))
+    best = None
+    for n_first in range(2, equal + 1):
+        rest = max(2, round((target / n_first) ** (1.0 / (k - 1))))
+        mode_sizes = (n_first,) + (rest,) * (k - 1)
+        ranks = _largest_rank(dim, mode_sizes, n_params)
+        if ranks is None:
+            continue
+        # Width beyond D adds nothing to the span, so it is capped at D.
+        key = (min(n_first * ranks[0], dim), ranks[0])
+        if best is None or key > best[0]:
+            best = (key, mode_sizes, ranks)
+    if best is None:
+        smallest_modes = (2,) + (max(2, round((target / 2) ** (1.0 / (k - 1)))),) * (k - 1)
+        need = n_params_for(dim, smallest_modes, (1,) * (k - 1))
+        raise ValueError(
+            f"n_params={n_params} is too small for any TT point cloud in dimension {dim} with {k} levels: "
+            f"the smallest configuration {smallest_modes} at rank 1 needs {need}"
+        )
+    return best[1], best[2]

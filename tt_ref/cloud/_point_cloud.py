@@ -1,0 +1,532 @@
+"""TT point clouds: P = n_1 ... n_k points in R^D decoded from small cores.
+
+A TT point cloud with mode sizes ``(n_1, ..., n_k)`` and ranks ``(r_1, ..., r_{k-1})``
+has cores ``G_1: (D, n_1, r_1)``, ``G_j: (r_{j-1}, n_j, r_j)``, ``G_k: (r_{k-1}, n_k, 1)``
+and points ``y(i_1..i_k) = G_1[:, i_1, :] @ G_2[:, i_2, :] @ ... @ G_k[:, i_k, :]``.
+It is a TT tensor whose left boundary rank is D. Definitions, index order and
+guarantees: ``specs/point_cloud.md``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from .._backend import (
+    BACKENDS,
+    array_namespace,
+    default_rng,
+    from_numpy,
+    namespace_for,
+    random_integers,
+    random_normal,
+    resolve_dtype,
+    scatter_add,
+    to_numpy,
+)
+from .._backend._io import load_npz, save_npz
+from ..tt._tensor_train import CoreTrain
+
+__all__ = ["TTPointCloud", "n_params_for", "check_config"]
+
+_FORMAT_TAG = "tt_ref.TTPointCloud"
+_FORMAT_VERSION = 2  # 2: n_cores moved into the JSON meta (tt_ref._backend._io)
+
+
+# --------------------------------------------------------------------------- configuration
+def _as_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    return int(value)
+
+
+def check_config(dim, mode_sizes, ranks) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
+    """Validate a TT point-cloud configuration; return ``(dim, mode_sizes, ranks)`` as ints.
+
+    Raises ``ValueError`` naming the argument when ``dim``, a mode size or a rank is
+    below 1, or when ``len(ranks) != len(mode_sizes) - 1``.
+    """
+    dim = _as_int(dim, "dim")
+    if dim < 1:
+        raise ValueError(f"dim must be >= 1, got {dim}")
+    if isinstance(mode_sizes, (str, bytes)) or not hasattr(mode_sizes, "__len__"):
+        raise TypeError(f"mode_sizes must be a sequence of integers, got {mode_sizes!r}")
+    if isinstance(ranks, (str, bytes)) or not hasattr(ranks, "__len__"):
+        raise TypeError(f"ranks must be a sequence of integers, got {ranks!r}")
+    mode_sizes = tuple(_as_int(n, "mode_sizes") for n in mode_sizes)
+    ranks = tuple(_as_int(r, "ranks") for r in ranks)
+    if len(mode_sizes) == 0:
+        raise ValueError("mode_sizes must hold at least one mode size")
+    if any(n < 1 for n in mode_sizes):
+        raise ValueError(f"mode_sizes must all be >= 1, got {mode_sizes}")
+    if len(ranks) != len(mode_sizes) - 1:
+        raise ValueError(
+            f"ranks must hold len(mode_sizes) - 1 = {len(mode_sizes) - 1} values "
+            f"(r_1..r_(k-1)), got {len(ranks)}: {ranks}"
+        )
+    if any(r < 1 for r in ranks):
+        raise ValueError(f"ranks must all be >= 1, got {ranks}")
+    return dim, mode_sizes, ranks
+
+
+def n_params_for(dim, mode_sizes, ranks) -> int:
+    """Number of stored numbers of a TT point cloud: ``D n_1 r_1 + sum_j r_{j-1} n_j r_j``.
+
+    Parameters
+    ----------
+    dim : int
+        Dimension D of the points.
+    mode_sizes : sequence of int
+        ``(n_1, ..., n_k)``.
+    ranks : sequence of int
+        ``(r_1, ..., r_{k-1})``; ``r_k = 1``.
+
+    Examples
+    --------
+    >>> from tt_ref.cloud._point_cloud import n_params_for
+    >>> n_params_for(3, (4, 5), (2,))  # 3*4*2 + 2*5*1
+    34
+    """
+    dim, mode_sizes, ranks = check_config(dim, mode_sizes, ranks)
+    left = (dim,) + ranks
+    right = ranks + (1,)
+    return sum(a * n * b for a, n, b in zip(left, mode_sizes, right))
+
+
+# --------------------------------------------------------------------------- kernels
+# The kernels below take validated cores and index arrays; fit.py and losses.py reuse
+# them inside the step loop, where no validation (and no host sync) is wanted.
+def _strides(mode_sizes: Sequence[int]) -> tuple[int, ...]:
+    strides, acc = [], 1
+    for n in reversed(mode_sizes):
+        strides.append(acc)
+        acc *= n
+    return tuple(reversed(strides))
+
+
+def _flat_to_multi(flat, mode_sizes, xp):
+    """C-order flat indices (B,) -> multi-indices (B, k) by integer division."""
+    cols = [(flat // s) % n for s, n in zip(_strides(mode_sizes), mode_sizes)]
+    return xp.stack(cols, axis=1)
+
+
+def _multi_to_flat(multi, mode_sizes, xp):
+    flat = xp.zeros(multi.shape[0], dtype=multi.dtype)
+    for j, s in enumerate(_strides(mode_sizes)):
+        flat = flat + multi[:, j] * s
+    return flat
+
+
+# Per-core kernels. With ``S_j(b) = G_j[:, i_j(b), :]`` (an (a, c) slab), decoding
+# and its gradient need three batched operations per core: S v, u^T S and
+# sum_b [i_j(b) = i] u_b v_b^T. For mode sizes up to _ONE_HOT_MAX_MODE each runs as one
+# GEMM against a one-hot-weighted (B, n_j * rank) matrix: n_j times the flops of a
+# gather, but BLAS speed, measured several times faster on MNIST and GloVe shapes
+# (specs/point_cloud.md §Decoding). Larger modes gather the slabs instead.
+_ONE_HOT_MAX_MODE = 64
+
+
+def _gather_slabs(core, idx, xp):
+    """``core[:, idx[b], :]`` for every b, as (B, r_{j-1}, r_j)."""
+    return xp.take(xp.permute_dims(core, (1, 0, 2)), idx, axis=0)
+
+
+def _one_hot(idx, n, dtype, xp):
+    return xp.astype(idx[:, None] == xp.arange(n, dtype=idx.dtype)[None, :], dtype)
+
+
+def _one_hot_weights(idx, vec, n, xp):
+    """``W[b, i c + s] = [idx[b] == i] vec[b, s]``, shape (B, n c)."""
+    onehot = _one_hot(idx, n, vec.dtype, xp)
+    return xp.reshape(onehot[:, :, None] * vec[:, None, :], (vec.shape[0], n * vec.shape[1]))
+
+
+def _slab_times_vector(core, idx, vec, xp):
+    """``S(b) @ vec[b]``: (B, c) -> (B, a)."""
+    a, n, c = core.shape
+    if n <= _ONE_HOT_MAX_MODE:
+        matrix = xp.reshape(xp.permute_dims(core, (1, 2, 0)), (n * c, a))
+        return _one_hot_weights(idx, vec, n, xp) @ matrix
+    return xp.sum(_gather_slabs(core, idx, xp) * vec[:, None, :], axis=2)
+
+
+def _vector_times_slab(core, idx, vec, xp):
+    """``vec[b]^T S(b)``: (B, a) -> (B, c)."""
+    a, n, c = core.shape
+    if n <= _ONE_HOT_MAX_MODE:
+        batch = vec.shape[0]
+        projected = xp.reshape(vec @ xp.reshape(core, (a, n * c)), (batch * n * c,))  # every slab
+        # Pick slab idx[b] of row b: entries b n c + idx[b] c + s, s < c.
+        rows = xp.arange(batch, dtype=idx.dtype) * (n * c) + idx * c
+        picks = rows[:, None] + xp.arange(c, dtype=idx.dtype)[None, :]
+        return xp.reshape(xp.take(projected, xp.reshape(picks, (batch * c,))), (batch, c))
+    return xp.sum(vec[:, :, None] * _gather_slabs(core, idx, xp), axis=1)
+
+
+def _outer_scatter(core_shape, idx, left, right, xp):
+    """``out[:, i, :] = sum_{b: idx[b] = i} left[b] right[b]^T``, shape (a, n, c).
+
+    A scatter-add of outer products: as one GEMM (W^T left with W the one-hot weights
+    of ``right``), or ``_backend.scatter_add`` of the (B, a, c) outer products.
+    """
+    a, n, c = core_shape
+    if n <= _ONE_HOT_MAX_MODE:
+        summed = xp.matrix_transpose(_one_hot_weights(idx, right, n, xp)) @ left  # (n c, a)
+        return xp.permute_dims(xp.reshape(summed, (n, c, a)), (2, 0, 1))
+    outer = left[:, :, None] * right[:, None, :]
+    # force_standard: the same arithmetic on every backend (bitwise-equal fits).
+    return xp.permute_dims(scatter_add(n, idx, outer, xp=xp, force_standard=True), (1, 0, 2))
+
+
+def _right_partials(cores, multi, xp):
+    """Right partial products ``R_j[b] = G_{j+1}[:, i_{j+1}, :] ... G_k[:, i_k, :]``.
+
+    Returns a list ``rights`` of length k with ``rights[j]`` of shape (B, r_j) for the
+    0-based core j (``rights[k-1]`` is all ones, shape (B, 1)). Costs O(B k r^2).
+    """
+    k = len(cores)
+    batch = multi.shape[0]
+    rights = [None] * k
+    vec = xp.ones((batch, 1), dtype=cores[0].dtype)
+    rights[k - 1] = vec
+    for j in range(k - 1, 0, -1):
+        vec = _slab_times_vector(cores[j], multi[:, j], vec, xp)
+        rights[j - 1] = vec
+    return rights
+
+
+def _first_core_apply(core0, idx, right, xp):
+    """``G_1[:, idx[b], :] @ right[b]`` for every b, as (B, D)."""
+    return _slab_times_vector(core0, idx, right, xp)
+
+
+# Largest intermediate (entries) a decode builds at once; bigger batches go in pieces.
+_DECODE_BLOCK_ENTRIES = 1 << 22
+
+
+def _decode_multi(cores, multi, xp):
+    """Points for validated multi-indices (B, k): contraction from the right.
+
+    Batches are decoded in pieces so that no intermediate (the one-hot weights
+    B x n_j r_j or the gathered slabs B x r_{j-1} r_j) exceeds about 4M entries.
+    """
+    width = max(
+        int(c.shape[1] * c.shape[2]) if c.shape[1] <= _ONE_HOT_MAX_MODE else int(c.shape[0] * c.shape[2])
+        for c in cores
+    )
+    width = max(width, int(cores[0].shape[0]))
+    piece = max(1, _DECODE_BLOCK_ENTRIES // width)
+    batch = multi.shape[0]
+    out = []
+    for start in range(0, max(batch, 1), piece):
+        part = multi[start:min(start + piece, batch), :]
+        rights = _right_partials(cores, part, xp)
+        out.append(_first_core_apply(cores[0], part[:, 0], rights[0], xp))
+    return out[0] if len(out) == 1 else xp.concat(out, axis=0)
+
+
+def _prefix_products(cores, prefix_multi, xp):
+    """``G_1[:, i_1, :] ... G_m[:, i_m, :]`` for each row of (q, m) prefixes, as (q, D, r_m)."""
+    acc = _gather_slabs(cores[0], prefix_multi[:, 0], xp)  # (q, D, r_1)
+    for j in range(1, prefix_multi.shape[1]):
+        acc = acc @ _gather_slabs(cores[j], prefix_multi[:, j], xp)
+    return acc
+
+
+def _dense_points(cores, xp):
+    """All points as (P, D) in flat C order, contracting from the right (O(P D r))."""
+    k = len(cores)
+    # acc: (r_j, n_{j+1} ... n_k) flattened on the right.
+    acc = xp.reshape(cores[k - 1], (cores[k - 1].shape[0], -1))
+    for j in range(k - 2, -1, -1):
+        core = cores[j]
+        left, n, r = core.shape
+        acc = xp.reshape(xp.reshape(core, (left * n, r)) @ acc, (left, -1))
+    return xp.matrix_transpose(acc)
+
+
+def _mean_cores(cores, xp):
+    means = [xp.mean(c, axis=1) for c in cores]
+    return tuple(means)
+
+
+def _suffix_mean_vector(cores, level, xp):
+    """``Gbar_{level+1} ... Gbar_k`` as a vector of length r_level (r_0 = D)."""
+    k = len(cores)
+    vec = xp.ones((1,), dtype=cores[0].dtype)
+    for j in range(k - 1, level - 1, -1):
+        vec = xp.mean(cores[j], axis=1) @ vec
+    return vec
+
+
+def _sample_multi(seed, mode_sizes, n, xp):
+    """``n`` uniform multi-indices (each mode independently uniform = uniform over P)."""
+    rng = default_rng(seed)
+    # Drawn mode by mode on the host, moved in one transfer (a host array if xp is None).
+    multi = np.stack([random_integers(rng, 0, size, (n,), xp=None) for size in mode_sizes], axis=1)
+    return multi if xp is None else xp.asarray(multi)
+
+
+# --------------------------------------------------------------------------- the class
+class TTPointCloud(CoreTrain):
+    """An immutable TT point cloud: P = n_1 ... n_k points in R^D from small cores.
+
+    Parameters
+    ----------
+    cores : sequence of arrays
+        ``cores[0]: (D, n_1, r_1)``, ``cores[j]: (r_{j-1}, n_j, r_j)``,
+        ``cores[-1]: (r_{k-1}, n_k, 1)``; one backend, one float dtype.
+    check_values : bool, default True
+        Reject NaN or inf in the cores (one device sync).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tt_ref import TTPointCloud
+    >>> cloud = TTPointCloud.random(dim=3, mode_sizes=(4, 5), ranks=(2,), seed=0)
+    >>> cloud.dim, cloud.n_points, cloud.n_params
+    (3, 20, 34)
+    >>> cloud.decode(np.array([0, 19])).shape
+    (2, 3)
+    >>> bool(np.allclose(cloud.centroids(0), cloud.all_points().mean(axis=0)))
+    True
+    """
+
+    __slots__ = ()
+    _left_rank = None  # the first core carries the dimension D
+
+    @property
+    def dim(self) -> int:
+        """Dimension D of the points."""
+        return int(self._cores[0].shape[0])
+
+    @property
+    def mode_sizes(self) -> tuple[int, ...]:
+        """``(n_1, ..., n_k)``."""
+        return tuple(int(c.shape[1]) for c in self._cores)
+
+    @property
+    def ranks(self) -> tuple[int, ...]:
+        """``(r_1, ..., r_{k-1})`` (the inner ranks; ``r_k = 1``, ``r_0 = D``)."""
+        return tuple(int(c.shape[2]) for c in self._cores[:-1])
+
+    @property
+    def n_levels(self) -> int:
+        """Number of cores k (levels of the hierarchy)."""
+        return len(self._cores)
+
+    @property
+    def n_points(self) -> int:
+        """P = n_1 ... n_k."""
+        return math.prod(self.mode_sizes)
+
+    @property
+    def n_params(self) -> int:
+        """Stored numbers, ``D n_1 r_1 + sum_j r_{j-1} n_j r_j`` (:func:`n_params_for`)."""
+        return sum(int(c.shape[0] * c.shape[1] * c.shape[2]) for c in self._cores)
+
+    def __repr__(self) -> str:
+        return (
+            f"TTPointCloud(dim={self.dim}, mode_sizes={self.mode_sizes}, ranks={self.ranks}, "
+            f"n_points={self.n_points}, n_params={self.n_params}, dtype={self.dtype}, "
+            f"backend={self.backend!r})"
+        )
+
+    # ------------------------------------------------------------------ indices
+    def _multi_indices(self, indices, name: str = "indices"):
+        """Validate flat (B,) or multi (B, k) integer indices; return (B, k) int64."""
+        xp = self._xp
+        try:
+            ixp = array_namespace(indices, self._cores[0], names=(name, "cores"))
+        except TypeError:
+            if isinstance(indices, np.ndarray):
+                raise
+            raise TypeError(
+                f"{name} must be an integer array of the cloud's backend ({self.backend}), "
+                f"got {type(indices).__name__}"
+            ) from None
+        del ixp
+        if not xp.isdtype(indices.dtype, "integral"):
+            raise TypeError(f"{name} must be an integer array, got dtype {indices.dtype}")
+        indices = xp.astype(indices, xp.int64)
+        sizes = self.mode_sizes
+        if indices.ndim == 1:
+            total = self.n_points
+            if indices.shape[0] and (int(xp.min(indices)) < 0 or int(xp.max(indices)) >= total):
+                raise IndexError(f"{name} (flat) must lie in [0, {total}) (the number of points)")
+            return _flat_to_multi(indices, sizes, xp)
+        if indices.ndim == 2:
+            if indices.shape[1] != len(sizes):
+                raise ValueError(
+                    f"{name} as multi-indices must have shape (B, {len(sizes)}), got {tuple(indices.shape)}"
+                )
+            if indices.shape[0]:
+                upper = xp.asarray(sizes, dtype=xp.int64)
+                if bool(xp.any(indices < 0)) or bool(xp.any(indices >= upper[None, :])):
+                    raise IndexError(f"{name}[:, j] must lie in [0, n_j) for mode sizes {sizes}")
+            return indices
+        raise ValueError(f"{name} must be 1-D (flat indices) or 2-D (multi-indices), got shape {tuple(indices.shape)}")
+
+    def flat_to_multi(self, flat):
+        """C-order flat indices (B,) -> multi-indices (B, k) (``i_1`` slowest)."""
+        return self._multi_indices(flat, "flat")
+
+    def multi_to_flat(self, multi):
+        """Multi-indices (B, k) -> C-order flat indices (B,)."""
+        multi = self._multi_indices(multi, "multi")
+        return _multi_to_flat(multi, self.mode_sizes, self._xp)
+
+    # ------------------------------------------------------------------ decoding
+    def decode(self, indices):
+        """The points at ``indices``, shape (B, D).
+
+        Parameters
+        ----------
+        indices : integer array, shape (B,) or (B, k)
+            Flat indices in C order (``i_1`` slowest) in ``[0, P)``, or multi-indices.
+
+        Returns
+        -------
+        array, shape (B, D)
+            Contracted from the right: ``O(B (D r_1 + k r^2))``.
+        """
+        multi = self._multi_indices(indices)
+        return _decode_multi(self._cores, multi, self._xp)
+
+    def points(self, chunk: int = 65536) -> Iterator:
+        """Iterate over all P points in flat order, at most ``chunk`` at a time.
+
+        The suffix ``G_{m+1} ... G_k`` is contracted densely once, for the longest
+        suffix whose points fit in a chunk; each chunk then multiplies a batch of
+        prefix products by it (``O(D r)`` per point, memory ``O(chunk (D + r))``).
+        Chunks hold a whole number of suffix blocks, so they may be shorter than ``chunk``.
+        """
+        if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+            raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
+        return self._iter_points(chunk)
+
+    def _iter_points(self, chunk: int) -> Iterator:
+        xp = self._xp
+        sizes = self.mode_sizes
+        k = len(sizes)
+        level = 0  # number of prefix modes
+        while math.prod(sizes[level:]) > chunk:
+            level += 1
+        if level == 0:
+            yield self.all_points()
+            return
+        block = math.prod(sizes[level:])
+        if level < k:
+            suffix = xp.matrix_transpose(_dense_points(self._cores[level:], xp))  # (r_level, block)
+        else:
+            suffix = xp.ones((1, 1), dtype=self.dtype)
+        n_prefixes = math.prod(sizes[:level])
+        per_chunk = max(1, chunk // block)
+        for start in range(0, n_prefixes, per_chunk):
+            stop = min(start + per_chunk, n_prefixes)
+            prefix = _flat_to_multi(xp.arange(start, stop, dtype=xp.int64), sizes[:level], xp)
+            pts = _prefix_products(self._cores, prefix, xp) @ suffix  # (q, D, block)
+            yield xp.reshape(xp.permute_dims(pts, (0, 2, 1)), ((stop - start) * block, self.dim))
+
+    def all_points(self):
+        """All P points as a (P, D) array in flat C order (dense contraction, O(P D r))."""
+        return _dense_points(self._cores, self._xp)
+
+    def mean_cores(self) -> tuple:
+        """``Gbar_j`` = mean over ``i_j`` of ``G_j``: ``(D, r_1), (r_1, r_2), ..., (r_{k-1}, 1)``."""
+        return _mean_cores(self._cores, self._xp)
+
+    def centroids(self, level: int):
+        """Cluster centres of ``level`` (METHOD.md §4), shape ``(n_1 ... n_level, D)``.
+
+        The centre of the prefix ``(i_1..i_m)`` is the mean of all points under it,
+        ``G_1[:, i_1, :] ... G_m[:, i_m, :] Gbar_{m+1} ... Gbar_k``: computed from the
+        factorized suffix means, never by averaging decoded points. Level 0 is the
+        global mean (1, D); level k gives the points themselves. Rows in C order of the
+        prefix.
+        """
+        if isinstance(level, bool) or not isinstance(level, (int, np.integer)):
+            raise TypeError(f"level must be an integer, got {level!r}")
+        level = int(level)
+        k = self.n_levels
+        if not 0 <= level <= k:
+            raise ValueError(f"level must be in [0, {k}] (the number of levels), got {level}")
+        xp = self._xp
+        if level == 0:
+            vec = _suffix_mean_vector(self._cores, 0, xp)  # Gbar_1 ... Gbar_k as (D,)
+            return xp.reshape(vec, (1, -1))
+        suffix = _suffix_mean_vector(self._cores, level, xp)  # (r_level,)
+        prefix = list(self._cores[:level])
+        last = prefix[-1]
+        prefix[-1] = xp.reshape(xp.tensordot(last, suffix, axes=1), (last.shape[0], last.shape[1], 1))
+        return _dense_points(tuple(prefix), xp)
+
+    def sample(self, n: int, seed=0):
+        """``n`` points drawn uniformly from the P points, with replacement, shape (n, D).
+
+        ``seed`` is an int, a ``SeedSequence`` or a ``numpy.random.Generator``; each
+        mode index is drawn independently, which is uniform over the P points.
+        """
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise ValueError(f"n must be a non-negative integer, got {n!r}")
+        multi = _sample_multi(seed, self.mode_sizes, int(n), self._xp)
+        return _decode_multi(self._cores, multi, self._xp)
+
+    # ------------------------------------------------------------------ conversions
+    # ------------------------------------------------------------------ files
+    def save(self, path) -> None:
+        """Write the cores to ``path`` as .npz (atomic: temp file, then ``os.replace``).
+
+        The file holds a format tag and version, checked by :meth:`load`; no pickle.
+        """
+        arrays = {f"core_{j}": to_numpy(core) for j, core in enumerate(self._cores)}
+        save_npz(path, arrays, format_tag=_FORMAT_TAG, version=_FORMAT_VERSION, meta={"n_cores": self.n_levels})
+
+    @classmethod
+    def load(cls, path, backend: str = "numpy") -> "TTPointCloud":
+        """Read a cloud written by :meth:`save` onto ``backend`` (no pickle; tag checked)."""
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        arrays, meta = load_npz(path, format_tag=_FORMAT_TAG, version=_FORMAT_VERSION, what="TT point cloud")
+        n_cores = meta.get("n_cores")
+        if not isinstance(n_cores, int) or any(f"core_{j}" not in arrays for j in range(n_cores)):
+            raise ValueError(f"path {os.fspath(path)!r} is not a tt_ref TT point cloud file: cores missing")
+        xp = namespace_for(backend)
+        return cls(tuple(from_numpy(arrays[f"core_{j}"], xp) for j in range(n_cores)))
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def random(
+        cls,
+        dim: int,
+        mode_sizes: Sequence[int],
+        ranks: Sequence[int],
+        *,
+        seed=0,
+        dtype="float64",
+        backend: str = "numpy",
+        scale: float = 1.0,
+    ) -> "TTPointCloud":
+        """A cloud with Gaussian cores scaled so each point coordinate has std ``scale``.
+
+        ``G_1 ~ N(0, scale^2 / r_1)``, ``G_j ~ N(0, 1 / r_j)`` (``r_k = 1``), drawn in
+        order from one host generator seeded by ``seed``: the same cores on every
+        backend.
+        """
+        dim, mode_sizes, ranks = check_config(dim, mode_sizes, ranks)
+        scale = float(scale)
+        if not math.isfinite(scale) or scale < 0:
+            raise ValueError(f"scale must be a finite non-negative number, got {scale}")
+        xp = namespace_for(backend)
+        dtype = resolve_dtype(dtype, xp)
+        rng = default_rng(seed)
+        left = (dim,) + ranks
+        right = ranks + (1,)
+        cores = []
+        for j, (a, n, b) in enumerate(zip(left, mode_sizes, right)):
+            std = (scale if j == 0 else 1.0) / math.sqrt(b)
+            cores.append(random_normal(rng, (a, n, b), xp=xp, dtype=dtype) * std)
+        return cls._from_cores(tuple(cores))
