@@ -21,6 +21,11 @@ _EXPORTS = {
     "to_backend": "_backend",
     "namespace_for": "_backend",
     "is_backend_available": "_backend",
+    "InputError": "_backend",
+    "ArgumentValueError": "_backend",
+    "ArgumentTypeError": "_backend",
+    "FileFormatError": "_backend",
+    "MemoryLimitError": "_backend",
     # the TT toolkit
     "TensorTrain": "tt",
     "tt_svd": "tt",

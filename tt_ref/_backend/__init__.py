@@ -21,6 +21,7 @@ What the standard lacks lives here, once:
 
 from __future__ import annotations
 
+from ._errors import ArgumentTypeError, ArgumentValueError, FileFormatError, InputError, MemoryLimitError
 from ._kernels import scatter_add, take_along_last_axis, topk_smallest
 from ._namespace import (
     BACKENDS,
@@ -85,4 +86,9 @@ __all__ = [
     "check_int_sequence",
     "check_real",
     "check_choice",
+    "InputError",
+    "ArgumentValueError",
+    "ArgumentTypeError",
+    "FileFormatError",
+    "MemoryLimitError",
 ]

@@ -6,6 +6,7 @@ import math
 import numbers
 import operator
 
+from ._errors import ArgumentTypeError, ArgumentValueError
 from ._namespace import array_namespace
 
 def as_float_array(x, *, name: str, xp=None, ndim: int | None = None, check_values: bool = True):
@@ -18,13 +19,13 @@ def as_float_array(x, *, name: str, xp=None, ndim: int | None = None, check_valu
         try:
             xp = array_namespace(x, names=(name,))
         except TypeError as exc:
-            raise TypeError(f"{name} must be an array (numpy, cupy or array_api_strict), got {type(x).__name__}") from exc
+            raise ArgumentTypeError(f"{name} must be an array (numpy, cupy or array_api_strict), got {type(x).__name__}") from exc
     if xp.isdtype(x.dtype, "integral") or x.dtype == xp.bool:
         x = xp.astype(x, xp.float64)
     elif not xp.isdtype(x.dtype, "real floating"):
-        raise TypeError(f"{name} must have a real floating dtype (float32 or float64), got {x.dtype}")
+        raise ArgumentTypeError(f"{name} must have a real floating dtype (float32 or float64), got {x.dtype}")
     if ndim is not None and x.ndim != ndim:
-        raise ValueError(f"{name} must have {ndim} dimensions, got shape {tuple(x.shape)}")
+        raise ArgumentValueError(f"{name} must have {ndim} dimensions, got shape {tuple(x.shape)}")
     if check_values:
         check_finite(x, name=name, xp=xp)
     return x
@@ -40,12 +41,12 @@ def as_point_sets(a, b, *, names: tuple[str, str], check_values: bool = True, al
     a = as_float_array(a, name=names[0], xp=xp, ndim=2, check_values=check_values)
     b = as_float_array(b, name=names[1], xp=xp, ndim=2, check_values=check_values)
     if a.shape[1] != b.shape[1]:
-        raise ValueError(f"{names[0]} has dimension {a.shape[1]} but {names[1]} has dimension {b.shape[1]}")
+        raise ArgumentValueError(f"{names[0]} has dimension {a.shape[1]} but {names[1]} has dimension {b.shape[1]}")
     if a.dtype != b.dtype:
-        raise TypeError(f"{names[0]} ({a.dtype}) and {names[1]} ({b.dtype}) must share one dtype")
+        raise ArgumentTypeError(f"{names[0]} ({a.dtype}) and {names[1]} ({b.dtype}) must share one dtype")
     for name, arr, may_be_empty in zip(names, (a, b), allow_empty):
         if arr.shape[0] == 0 and not may_be_empty:
-            raise ValueError(f"{name} is empty")
+            raise ArgumentValueError(f"{name} is empty")
     return a, b, xp
 
 
@@ -53,7 +54,7 @@ def check_finite(x, *, name: str, xp=None) -> None:
     """Raise ``ValueError`` naming ``name`` if ``x`` holds NaN or inf (one host sync)."""
     xp = xp if xp is not None else array_namespace(x)
     if x.size != 0 and not bool(xp.all(xp.isfinite(x))):
-        raise ValueError(f"{name} contains NaN or inf")
+        raise ArgumentValueError(f"{name} contains NaN or inf")
 
 
 
@@ -74,16 +75,16 @@ def check_int(value, *, name: str, minimum: int | None = None, maximum: int | No
     >>> check_int(0, name="k", minimum=1)
     Traceback (most recent call last):
     ...
-    ValueError: k must be an integer >= 1, got 0
+    tt_ref._backend._errors.ArgumentValueError: k must be an integer >= 1, got 0
     """
     if isinstance(value, bool) or getattr(value, "dtype", None) is not None and getattr(value, "ndim", 0) != 0:
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+        raise ArgumentTypeError(f"{name} must be an integer, got {type(value).__name__}")
     try:
         value = operator.index(value)
     except TypeError:
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
+        raise ArgumentTypeError(f"{name} must be an integer, got {type(value).__name__}") from None
     if minimum is not None and value < minimum or maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be an integer {_range_text(minimum, maximum)}, got {value}")
+        raise ArgumentValueError(f"{name} must be an integer {_range_text(minimum, maximum)}, got {value}")
     return value
 
 
@@ -95,12 +96,12 @@ def check_optional_int(value, *, name: str, minimum: int | None = None, maximum:
 def check_int_sequence(values, *, name: str, minimum: int | None = None, length: int | None = None) -> tuple[int, ...]:
     """A non-empty sequence of integers (each checked by :func:`check_int`) as a tuple."""
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
-        raise TypeError(f"{name} must be a sequence of integers, got {type(values).__name__}")
+        raise ArgumentTypeError(f"{name} must be a sequence of integers, got {type(values).__name__}")
     out = tuple(check_int(v, name=f"{name}[{i}]", minimum=minimum) for i, v in enumerate(values))
     if not out:
-        raise ValueError(f"{name} must not be empty")
+        raise ArgumentValueError(f"{name} must not be empty")
     if length is not None and len(out) != length:
-        raise ValueError(f"{name} must have {length} entries, got {len(out)}")
+        raise ArgumentValueError(f"{name} must have {length} entries, got {len(out)}")
     return out
 
 
@@ -121,27 +122,27 @@ def check_real(
     >>> check_real("0.1", name="lr")
     Traceback (most recent call last):
     ...
-    TypeError: lr must be a real number, got str
+    tt_ref._backend._errors.ArgumentTypeError: lr must be a real number, got str
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         if not (getattr(value, "shape", None) == () and hasattr(value, "__float__")):
-            raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+            raise ArgumentTypeError(f"{name} must be a real number, got {type(value).__name__}")
     value = float(value)
     if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
+        raise ArgumentValueError(f"{name} must be finite, got {value}")
     low_bad = minimum is not None and (value <= minimum if exclusive_minimum else value < minimum)
     if low_bad or maximum is not None and value > maximum:
         bound = _range_text(minimum, maximum, exclusive_minimum=exclusive_minimum)
-        raise ValueError(f"{name} must be a real number {bound}, got {value}")
+        raise ArgumentValueError(f"{name} must be a real number {bound}, got {value}")
     return value
 
 
 def check_choice(value, choices, *, name: str):
     """``value`` if it is one of ``choices`` (compared with ``==``)."""
     if not isinstance(value, str) and any(isinstance(c, str) for c in choices):
-        raise TypeError(f"{name} must be one of {tuple(choices)}, got {type(value).__name__}")
+        raise ArgumentTypeError(f"{name} must be one of {tuple(choices)}, got {type(value).__name__}")
     if value not in choices:
-        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+        raise ArgumentValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
     return value
 
 

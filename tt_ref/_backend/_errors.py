@@ -1,0 +1,31 @@
+"""The exceptions tt_ref raises for a caller's mistake.
+
+Each is a subclass of the built-in exception a Python user expects (``ValueError``,
+``TypeError``, ``MemoryError``), so ``except ValueError`` keeps working, and of
+:class:`InputError`, so the command line can tell a user's mistake (one line, exit 2)
+from a bug (a traceback). ``specs/errors.md`` lists which input gets which error.
+"""
+
+from __future__ import annotations
+
+__all__ = ["InputError", "ArgumentValueError", "ArgumentTypeError", "FileFormatError", "MemoryLimitError"]
+
+
+class InputError(Exception):
+    """Marker base: the caller gave tt_ref something it cannot use; the message says what."""
+
+
+class ArgumentValueError(InputError, ValueError):
+    """An argument has the right type but a value outside what is accepted."""
+
+
+class ArgumentTypeError(InputError, TypeError):
+    """An argument has the wrong type (or dtype)."""
+
+
+class FileFormatError(InputError, ValueError):
+    """A file is missing, truncated, foreign or inconsistent with its format."""
+
+
+class MemoryLimitError(InputError, MemoryError):
+    """A request would allocate more than the configured limit (checked before allocating)."""
