@@ -145,3 +145,33 @@ def test_no_import_cycles():
     for node in sorted(graph):
         if node not in state:
             visit(node, [])
+
+
+_LONG_NOTE = "why this unit is long:"
+
+
+def _units(path):
+    tree = ast.parse(path.read_text())
+    source = path.read_text().splitlines()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            start = node.lineno
+            doc = node.body[0] if node.body else None
+            if isinstance(node, ast.ClassDef):
+                pass  # a class counts whole: its methods' docstrings are part of what a reader scrolls
+            elif isinstance(doc, ast.Expr) and isinstance(getattr(doc, "value", None), ast.Constant) and isinstance(doc.value.value, str):
+                start = doc.end_lineno  # a function's docstring is documentation, not code
+            length = node.end_lineno - start + 1
+            body = "\n".join(source[node.lineno - 1 : node.end_lineno]).lower()
+            yield node, length, _LONG_NOTE in body
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_units_do_one_job(path):
+    """No class above 300 lines and no function body above 80 (docstring excluded) without ``# Why this unit is long: ...``."""
+    too_long = []
+    for node, length, noted in _units(path):
+        limit = 300 if isinstance(node, ast.ClassDef) else 80
+        if length > limit and not noted:
+            too_long.append(f"{node.name} ({length} lines, limit {limit})")
+    assert not too_long, too_long
