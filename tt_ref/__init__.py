@@ -26,6 +26,10 @@ _EXPORTS = {
     "ArgumentTypeError": "_backend",
     "FileFormatError": "_backend",
     "MemoryLimitError": "_backend",
+    "MissingDependencyError": "_backend",
+    "set_memory_limit": "_backend",
+    "get_memory_limit": "_backend",
+    "memory_limit": "_backend",
     # the TT toolkit
     "TensorTrain": "tt",
     "tt_svd": "tt",

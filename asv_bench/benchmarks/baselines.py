@@ -1,7 +1,7 @@
-"""Baselines and quality measures: greedy coreset, TT-SVD baseline, SW distance, coverage error.
+"""Compression baselines, quality measures and exact search.
 
 Sizes follow the compression runs (docs/results-compression.md): D = 50 (GloVe) and
-D = 784 (MNIST), a few thousand to tens of thousands of rows.
+D = 784 (MNIST), a few thousand to tens of thousands of rows, float32.
 """
 
 import numpy as np
@@ -10,9 +10,7 @@ from ._common import BACKENDS, namespace_or_skip, synchronize
 
 
 def _data(xp, n, dim, seed=0):
-    from tt_ref._backend import from_numpy
-
-    return from_numpy(np.random.default_rng(seed).standard_normal((n, dim)), xp, dtype="float32")
+    return xp.asarray(np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32))
 
 
 class GreedyCoreset:
@@ -27,38 +25,43 @@ class GreedyCoreset:
         self.X = _data(self.xp, n, dim)
 
     def time_greedy_k_center(self, shape, backend):
-        from tt_ref.cloud._baselines import greedy_k_center
+        import tt_ref
 
-        greedy_k_center(self.X, self.m, seed=0)
+        tt_ref.greedy_k_center(self.X, self.m, seed=0)
         synchronize(self.xp)
 
     def peakmem_greedy_k_center(self, shape, backend):
-        from tt_ref.cloud._baselines import greedy_k_center
+        import tt_ref
 
-        greedy_k_center(self.X, self.m, seed=0)
+        tt_ref.greedy_k_center(self.X, self.m, seed=0)
 
 
-class TTSVDBaseline:
-    """TT-SVD of the data reshaped to (n_1..n_k, D) and decoding of all rows."""
+class Compress:
+    """compress() at 1% of the numbers with the non-fitted methods (the TT fit: point_cloud.Fit)."""
 
-    params = ([(4096, 50), (9_000, 784)], BACKENDS)
-    param_names = ["N, D", "backend"]
+    params = ([(4096, 50), (9_000, 784)], ["tt_svd", "coreset", "random"], BACKENDS)
+    param_names = ["N, D", "method", "backend"]
 
-    def setup(self, shape, backend):
+    def setup(self, shape, method, backend):
         self.xp = namespace_or_skip(backend)
         n, dim = shape
         self.X = _data(self.xp, n, dim)
         self.n_params = n * dim // 100
 
-    def time_tt_svd_baseline(self, shape, backend):
-        from tt_ref.cloud._baselines import compress
+    def time_compress(self, shape, method, backend):
+        import tt_ref
 
-        compress(self.X, "tt_svd", self.n_params, seed=0)
+        tt_ref.compress(self.X, method, self.n_params, seed=0)
         synchronize(self.xp)
+
+    def peakmem_compress(self, shape, method, backend):
+        import tt_ref
+
+        tt_ref.compress(self.X, method, self.n_params, seed=0)
 
 
 class Quality:
-    """SW distance (L = 128, unequal sizes) and coverage error between two sets."""
+    """SW distance (L = 128, unequal sizes), coverage and inverse error between two sets."""
 
     params = ([(10_000, 20_000, 50), (1_000, 9_000, 784)], BACKENDS)
     param_names = ["n_test, m, D", "backend"]
@@ -70,18 +73,49 @@ class Quality:
         self.B = _data(self.xp, m, dim, seed=2)
 
     def time_sliced_wasserstein(self, shape, backend):
-        from tt_ref.cloud._quality import sliced_wasserstein_distance
+        import tt_ref
 
-        sliced_wasserstein_distance(self.A, self.B, n_projections=128, seed=0)
+        tt_ref.sliced_wasserstein_distance(self.A, self.B, n_projections=128, seed=0)
         synchronize(self.xp)
 
     def time_coverage_error(self, shape, backend):
-        from tt_ref.cloud._quality import coverage_error
+        import tt_ref
 
-        coverage_error(self.A, self.B)
+        tt_ref.coverage_error(self.A, self.B)
+        synchronize(self.xp)
+
+    def time_inverse_error(self, shape, backend):
+        import tt_ref
+
+        tt_ref.inverse_error(self.B, self.A)
         synchronize(self.xp)
 
     def peakmem_sliced_wasserstein(self, shape, backend):
-        from tt_ref.cloud._quality import sliced_wasserstein_distance
+        import tt_ref
 
-        sliced_wasserstein_distance(self.A, self.B, n_projections=128, seed=0)
+        tt_ref.sliced_wasserstein_distance(self.A, self.B, n_projections=128, seed=0)
+
+
+class ExactSearch:
+    """nearest_neighbors: k = 10 of 1,000 queries among N base rows (chunked GEMM + top-k)."""
+
+    params = ([(20_000, 50), (100_000, 50), (9_000, 784)], BACKENDS)
+    param_names = ["N, D", "backend"]
+    timeout = 120
+
+    def setup(self, shape, backend):
+        self.xp = namespace_or_skip(backend)
+        n, dim = shape
+        self.base = _data(self.xp, n, dim, seed=0)
+        self.queries = _data(self.xp, 1000, dim, seed=1)
+
+    def time_nearest_neighbors(self, shape, backend):
+        import tt_ref
+
+        tt_ref.nearest_neighbors(self.queries, self.base, 10)
+        synchronize(self.xp)
+
+    def peakmem_nearest_neighbors(self, shape, backend):
+        import tt_ref
+
+        tt_ref.nearest_neighbors(self.queries, self.base, 10)

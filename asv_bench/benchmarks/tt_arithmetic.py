@@ -1,6 +1,6 @@
 """asv benchmarks: TT arithmetic, evaluation and TT-matrix products (specs/arithmetic.md, evaluate.md, tt_matrix.md).
 
-Sizes are (mode size, number of modes, rank). Threads are pinned to 1 by ``_common``;
+Sizes are (mode size, number of modes, rank); asv runs every benchmark with one BLAS thread;
 CuPy cases are skipped where no GPU is visible. Every timed method synchronizes the
 device before returning.
 """

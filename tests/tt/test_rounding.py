@@ -226,14 +226,15 @@ def test_qr_r_factor_matches_the_standard_qr(xp, dtype):
 def test_right_factors_carry_the_interface_gram(xp, dtype):
     """specs/rounding.md §round, step 1: factors[j]^T factors[j] is the Gram matrix
     Z_j Z_j^T of the right interface of cores j .. d-1 (so B_j has the singular values
-    of the j-th unfolding)."""
+    of the j-th unfolding), up to the power of two each factor is renormalized by
+    (specs/rounding.md §Range)."""
     from tt_ref.tt._rounding import _right_factors
 
     rng = np.random.default_rng(12)
     ranks = [1, 3, 5, 4, 1]
     shape = (3, 4, 2, 3)
     cores = [rng.standard_normal((ranks[j], n, ranks[j + 1])) for j, n in enumerate(shape)]
-    factors = _right_factors([to_xp(c, xp, dtype) for c in cores], xp)
+    factors, _ = _right_factors([to_xp(c, xp, dtype) for c in cores], xp)
     for j in range(1, len(shape)):
         out = cores[j]
         for core in cores[j + 1:]:
@@ -241,7 +242,10 @@ def test_right_factors_carry_the_interface_gram(xp, dtype):
         interface = out.reshape(ranks[j], -1)
         f = to_np(factors[j]).astype(np.float64)
         gram = interface @ interface.T
-        assert np.linalg.norm(f.T @ f - gram) <= 100 * eps_of(dtype) * np.linalg.norm(gram)
+        # The scale is an exact power of four between f^T f and the Gram matrix.
+        power = 2.0 ** np.round(np.log2(np.trace(gram) / np.trace(f.T @ f)))
+        assert 1 <= np.max(np.abs(f)) < 2
+        assert np.linalg.norm(power * (f.T @ f) - gram) <= 100 * eps_of(dtype) * np.linalg.norm(gram)
 
 
 @pytest.mark.parametrize("kwargs", [dict(max_rank=3), dict(eps=0.3), dict(eps=1e-9), dict(eps=0.2, max_rank=2)])

@@ -16,12 +16,22 @@ What the standard lacks lives here, once:
 * ``_validation``: the argument checks every public function shares;
 * ``_neighbors``: exact squared distances and k-nearest neighbours, the kernel that
   k-means, the losses, the quality measures and the index all use;
-* ``_io``: atomic writes and tagged, pickle-free ``.npz`` archives.
+* ``_memory``: the memory limit every sized request is checked against before allocating;
+* ``_progress``: the one progress-bar helper (tqdm, only when stderr is a terminal);
+* ``_io``: atomic writes, checked output paths and tagged, pickle-free ``.npz`` archives,
+  each header checked before anything is allocated.
 """
 
 from __future__ import annotations
 
-from ._errors import ArgumentTypeError, ArgumentValueError, FileFormatError, InputError, MemoryLimitError
+from ._errors import (
+    ArgumentTypeError,
+    ArgumentValueError,
+    FileFormatError,
+    InputError,
+    MemoryLimitError,
+    MissingDependencyError,
+)
 from ._kernels import scatter_add, take_along_last_axis, topk_smallest
 from ._namespace import (
     BACKENDS,
@@ -41,6 +51,8 @@ from ._namespace import (
     to_scalar,
     work_elements,
 )
+from ._memory import check_allocation, get_memory_limit, memory_limit, set_memory_limit
+from ._progress import progress_bar
 from ._random import default_rng, random_choice, random_integers, random_normal, random_uniform
 from ._validation import (
     as_float_array,
@@ -91,4 +103,10 @@ __all__ = [
     "ArgumentTypeError",
     "FileFormatError",
     "MemoryLimitError",
+    "MissingDependencyError",
+    "check_allocation",
+    "get_memory_limit",
+    "set_memory_limit",
+    "memory_limit",
+    "progress_bar",
 ]

@@ -8,7 +8,14 @@ from a bug (a traceback). ``specs/errors.md`` lists which input gets which error
 
 from __future__ import annotations
 
-__all__ = ["InputError", "ArgumentValueError", "ArgumentTypeError", "FileFormatError", "MemoryLimitError"]
+__all__ = [
+    "InputError",
+    "ArgumentValueError",
+    "ArgumentTypeError",
+    "FileFormatError",
+    "MemoryLimitError",
+    "MissingDependencyError",
+]
 
 
 class InputError(Exception):
@@ -29,3 +36,7 @@ class FileFormatError(InputError, ValueError):
 
 class MemoryLimitError(InputError, MemoryError):
     """A request would allocate more than the configured limit (checked before allocating)."""
+
+
+class MissingDependencyError(InputError, ImportError):
+    """An optional package (or a device) the request needs is not installed here."""

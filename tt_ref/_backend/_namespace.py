@@ -11,6 +11,8 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
+from ._errors import ArgumentTypeError, ArgumentValueError, MissingDependencyError
+
 #: The backends tt_ref accepts wherever an array is created from nothing.
 BACKENDS = ("numpy", "cupy", "array_api_strict")
 
@@ -19,39 +21,53 @@ BACKENDS = ("numpy", "cupy", "array_api_strict")
 def array_namespace(*arrays: Any, names: tuple[str, ...] | None = None):
     """Array API namespace of ``arrays`` (``array_api_compat.array_namespace``).
 
-    Raises a ``TypeError`` naming the arguments when they come from different array
-    libraries (mixing NumPy and CuPy, say), instead of the library's own message.
+    Every argument must be an array of one supported library: a Python scalar, a list,
+    ``None`` or any other object is refused (``array_api_compat`` would skip scalars,
+    and the call would fail later, deep inside), and so are arrays from different
+    libraries (mixing NumPy and CuPy, say). Both raise :class:`ArgumentTypeError`
+    naming the arguments (``names``; ``argument 0``, ... without it).
     """
+    labels = names if names is not None else tuple(f"argument {i}" for i in range(len(arrays)))
+    for label, a in zip(labels, arrays):
+        if not _is_array(a):
+            raise ArgumentTypeError(
+                f"{label} must be an array (numpy, cupy or array_api_strict), got {type(a).__name__}"
+            )
     try:
         return array_api_compat.array_namespace(*arrays)
     except TypeError as exc:
         kinds = [type(a).__module__.split(".")[0] + "." + type(a).__name__ for a in arrays]
-        labels = names if names is not None else tuple(f"argument {i}" for i in range(len(arrays)))
         desc = ", ".join(f"{n}: {k}" for n, k in zip(labels, kinds))
-        raise TypeError(
+        raise ArgumentTypeError(
             f"inputs must all come from one array backend, got {desc}; "
             "move them with tt_ref.to_backend(obj, backend) first"
         ) from exc
 
 
+def _is_array(a) -> bool:
+    # NumPy scalars (np.float64 subclasses float) count as 0-d arrays; Python scalars do not.
+    return array_api_compat.is_array_api_obj(a) and (isinstance(a, np.generic) or not isinstance(
+        a, (bool, int, float, complex)))
+
+
 def namespace_for(backend: str):
     """The Array API namespace for a backend name in ``BACKENDS``."""
     if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        raise ArgumentValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "numpy":
         return array_api_compat.array_namespace(np.empty(0))
     if backend == "array_api_strict":
         try:
             return importlib.import_module("array_api_strict")
         except ImportError as exc:
-            raise ImportError(
+            raise MissingDependencyError(
                 "backend='array_api_strict' needs the array-api-strict package: "
                 "pip install array-api-strict"
             ) from exc
     try:
         cupy = importlib.import_module("cupy")
     except ImportError as exc:
-        raise ImportError(
+        raise MissingDependencyError(
             "backend='cupy' needs CuPy and an NVIDIA GPU: pip install 'tt-ref[gpu]'"
         ) from exc
     return array_api_compat.array_namespace(cupy.empty(0))
@@ -97,7 +113,7 @@ def resolve_dtype(dtype: Any, xp, *, name: str = "dtype"):
     for candidate in ("float64", "float32"):
         if dtype == getattr(xp, candidate):
             return getattr(xp, candidate)
-    raise TypeError(f"{name} must be float32 or float64, got {dtype!r}")
+    raise ArgumentTypeError(f"{name} must be float32 or float64, got {dtype!r}")
 
 
 # --------------------------------------------------------------------------- moving data
@@ -136,15 +152,24 @@ def to_backend(obj, backend: str):
     """Move any tt_ref object (or a bare array) to ``backend``.
 
     tt_ref objects implement ``to_backend(backend)``; arrays are moved through the
-    host. Values are bit-for-bit the same after the move.
+    host; tuples and lists are moved item by item. Values are bit-for-bit the same
+    after the move. Anything else (a scalar, ``None``, an object array) is refused with
+    :class:`ArgumentTypeError`.
     """
     if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        raise ArgumentValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     method = getattr(obj, "to_backend", None)
     if callable(method):
         return method(backend)
     if isinstance(obj, (tuple, list)):
         return type(obj)(to_backend(o, backend) for o in obj)
+    if not _is_array(obj):
+        raise ArgumentTypeError(
+            f"obj must be a tt_ref object or an array (numpy, cupy or array_api_strict), got {type(obj).__name__}"
+        )
+    dtype = getattr(obj, "dtype", None)
+    if isinstance(obj, np.ndarray) and obj.dtype.hasobject or isinstance(dtype, np.dtype) and dtype.hasobject:
+        raise ArgumentTypeError("obj must be a numeric array, got an object array")
     return move_array(obj, backend)
 
 
@@ -223,7 +248,7 @@ def _dtype_label(dtype) -> str:
     label = getattr(dtype, "__name__", None) or str(dtype)
     label = label.rsplit(".", 1)[-1].replace("'", "").replace(">", "")
     if label not in ("float32", "float64"):
-        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}")
+        raise ArgumentTypeError(f"dtype must be float32 or float64, got {dtype!r}")
     return label
 
 

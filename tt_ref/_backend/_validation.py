@@ -24,6 +24,13 @@ def as_float_array(x, *, name: str, xp=None, ndim: int | None = None, check_valu
         x = xp.astype(x, xp.float64)
     elif not xp.isdtype(x.dtype, "real floating"):
         raise ArgumentTypeError(f"{name} must have a real floating dtype (float32 or float64), got {x.dtype}")
+    elif x.dtype != xp.float32 and x.dtype != xp.float64:
+        # float16 (and other narrow floats): refused, never half-computed (specs/tensor_train.md §dtypes).
+        raise ArgumentTypeError(
+            f"{name} has dtype {x.dtype}: only float32 and float64 are supported (float16 is refused: its "
+            "range, 6e-5 to 65504, and 11-bit precision make squared norms and distances overflow or tie); "
+            "cast it with astype(float32) first"
+        )
     if ndim is not None and x.ndim != ndim:
         raise ArgumentValueError(f"{name} must have {ndim} dimensions, got shape {tuple(x.shape)}")
     if check_values:

@@ -3,6 +3,14 @@
 Each command lives in its own private module of :mod:`tt_ref.cli` (``_demo``, ``_compress``, ...) and exposes
 ``register(subparsers)``, which adds its parser and sets ``func(args) -> int``.
 ``bench`` groups the benchmark commands (``tt-ref bench tt``, ``tt-ref bench ann``).
+What the commands share (list options, output checks, threads, JSON, Ctrl-C) is in
+``_common``; tables and plots in ``_report``.
+
+Exit status (specs/errors.md §Command line): 0 done; 2 a user's mistake or an
+environment fault, reported on one line ``tt-ref: error: ...`` (any
+:class:`~tt_ref.InputError`, and ``OSError`` for files); 130 stopped by Ctrl-C (the work
+finished so far kept and marked ``interrupted``). Every other exception is a bug and
+keeps its traceback.
 """
 
 from __future__ import annotations
@@ -12,10 +20,12 @@ import importlib
 import sys
 
 from .. import __version__
+from .._backend import InputError
+from ._common import EXIT_INTERRUPTED
 
-# Top-level commands, then the ``bench`` family.
-_COMMANDS = ("demo", "compress", "ood")
-_BENCH_COMMANDS = ("bench_tt", "bench_ann")
+# Top-level commands, then the ``bench`` family (a module not in this build is skipped).
+_COMMANDS = ("demo", "compress", "ood", "conformance")
+_BENCH_COMMANDS = ("bench_tt", "bench_ann", "bench_ttm")
 
 
 def _register_all(subparsers, names) -> None:
@@ -45,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``tt-ref`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
@@ -54,11 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(func(args) or 0)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except (ValueError, FileNotFoundError, ImportError, TypeError) as exc:
-        # Bad input and missing optional packages end with one clear line, not a traceback.
-        print(f"tt-ref: error: {exc}", file=sys.stderr)
+        print("tt-ref: interrupted (Ctrl-C) before any result was finished", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (InputError, OSError) as exc:
+        # A user's mistake (tt_ref's InputError kinds) or a file fault: one clear line.
+        # Anything else is a bug and keeps its traceback.
+        message = str(exc) if not isinstance(exc, OSError) or exc.filename is None or str(exc.filename) in str(exc) \
+            else f"{exc}: {exc.filename!r}"
+        print(f"tt-ref: error: {message}", file=sys.stderr)
         return 2
 
 

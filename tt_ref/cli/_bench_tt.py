@@ -3,12 +3,13 @@
 Same inputs for every library, errors computed exactly (dense, float64, on the host),
 threads pinned to one (``threadpoolctl``) and said so. Prints a table with the ratio
 ``library seconds / tt_ref seconds`` per case; ``--json PATH`` writes the rows.
-Results and their reading: ``docs/performance-tt.md``.
+Ctrl-C stops after the case in progress: the finished rows are printed and written with
+an ``interrupted`` mark, exit status 130. Results and their reading:
+``docs/performance-tt.md``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import platform
@@ -17,13 +18,15 @@ import time
 
 import numpy as np
 
-from .._backend._io import save_figure, write_json
-from ._common import add_backend_argument
+from .._backend import ArgumentValueError
+from .._backend._io import save_figure
+from ._common import INTERRUPTED_NOTE, InterruptWatch, add_backend_argument, check_outputs, pin_threads, \
+    require_backend, write_json_output
 
 FORMAT = "tt_ref.bench_tt"
 VERSION = 1
 
-# (name, shape, TT rank) for tt_svd: the issue's three cases, and small ones for --quick.
+# (name, shape, TT rank) for tt_svd: three reference cases (docs/performance-tt.md), and a small one for --quick.
 SVD_CASES = (("(8,)*7 rank 16", (8,) * 7, 16), ("(4,)*10 rank 20", (4,) * 10, 20), ("(16,)*5 rank 32", (16,) * 5, 32))
 SVD_CASES_QUICK = (("(4,)*5 rank 4", (4,) * 5, 4),)
 ROUND_CASE = ("(12,)*6 rank 16+16 -> 16", (12,) * 6, 16)
@@ -39,7 +42,7 @@ def register(subparsers) -> None:
         "tt",
         help="time tt_svd, round, dot and norm against teneva and tensorly (ratio table)",
         description=(
-            "Times tt_svd on the issue's three cases ((8,)*7 rank 16, (4,)*10 rank 20, (16,)*5 rank 32, "
+            "Times tt_svd on three reference cases ((8,)*7 rank 16, (4,)*10 rank 20, (16,)*5 rank 32, "
             f"each plus {NOISE:g} relative noise, eps={SVD_EPS:g}), rounding of a rank-32 sum to rank 16, "
             "dot and norm, against teneva and tensorly where installed, on the same inputs. Threads are "
             "pinned to 1. Errors are exact (dense). ratio = library seconds / tt_ref seconds."
@@ -55,21 +58,6 @@ def register(subparsers) -> None:
 
 
 # --------------------------------------------------------------------------- helpers
-def _pin_threads():
-    """Limit BLAS/OpenMP pools to one thread; returns (context, message)."""
-    try:
-        from threadpoolctl import threadpool_info, threadpool_limits
-    except ImportError:
-        message = (
-            "threads: NOT pinned (threadpoolctl is not installed); set OMP_NUM_THREADS=1 "
-            "OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 before starting for one-thread timings"
-        )
-        return contextlib.nullcontext(), message
-    limiter = threadpool_limits(limits=1)
-    apis = sorted({f"{p.get('internal_api', '?')}" for p in threadpool_info()})
-    return limiter, f"threads: pinned to 1 with threadpoolctl ({', '.join(apis) or 'no pools found'})"
-
-
 def _dense(cores) -> np.ndarray:
     """Full tensor of host cores ``(r, n, r')`` in float64 (reference only)."""
     out = np.asarray(cores[0], dtype=np.float64)
@@ -246,39 +234,36 @@ def _add_ratios(rows) -> None:
             r["ratio"] = r["seconds"] / base[r["case"]]
 
 
-def _format_table(rows) -> str:
-    header = ("case", "library", "seconds", "rel. error", "ranks", "ratio")
-    lines = []
+_TABLE_COLUMNS = ("case", "library", "seconds", "rel_error", "ranks", "ratio")
+_TABLE_HEADERS = ("case", "library", "seconds", "rel. error", "ranks", "ratio")
+
+
+def _table_rows(rows) -> list[dict]:
+    """Rows as the table shows them: skipped rows say why, long rank lists are shortened."""
+    shown = []
     for r in rows:
         if r["status"] != "ok":
-            lines.append((r["case"], r["library"], "skipped", "", r["note"], ""))
+            shown.append({"case": r["case"], "library": r["library"], "seconds": "skipped", "ranks": r["note"]})
             continue
         ranks = r["ranks"] or []
-        rank_text = "max " + str(max(ranks)) if len(ranks) > 6 else ",".join(map(str, ranks))
-        lines.append((
-            r["case"], r["library"], f"{r['seconds']:.4g}", f"{r['rel_error']:.3e}", rank_text,
-            f"{r['ratio']:.2f}" if r["ratio"] is not None else "",
-        ))
-    widths = [max(len(str(x[i])) for x in [header, *lines]) for i in range(len(header))]
-    fmt = "  ".join("{:<%d}" % w for w in widths)
-    out = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
-    out += [fmt.format(*line) for line in lines]
-    return "\n".join(out)
+        shown.append({
+            "case": r["case"], "library": r["library"], "seconds": f"{r['seconds']:.4g}",
+            "rel_error": f"{r['rel_error']:.3e}",
+            "ranks": "max " + str(max(ranks)) if len(ranks) > 6 else ",".join(map(str, ranks)),
+            "ratio": f"{r['ratio']:.2f}" if r["ratio"] is not None else "",
+        })
+    return shown
 
 
 def _plot(rows, path: str) -> None:
     """Bar chart of seconds per case and library (log scale), written atomically."""
-    try:
-        import matplotlib
+    from ._report import new_figure
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise ImportError("--plot needs matplotlib: pip install matplotlib") from exc
     cases = list(dict.fromkeys(r["case"] for r in rows))
     libraries = list(dict.fromkeys(r["library"] for r in rows))
     width = 0.8 / len(libraries)
-    fig, ax = plt.subplots(figsize=(10, 4.5))
+    fig, axes = new_figure(figsize=(10, 4.5))
+    ax = axes[0, 0]
     for i, lib in enumerate(libraries):
         xs, ys = [], []
         for j, case in enumerate(cases):
@@ -297,45 +282,31 @@ def _plot(rows, path: str) -> None:
     save_figure(fig, path)
 
 
-def _write_json(path: str, payload) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"--json: folder {folder} does not exist")
-    write_json(path, payload)
-
-
 def run(args) -> int:
-    from .. import _backend
+    from ._report import format_table
 
     repeat = 1 if args.quick else args.repeat
     _SAMPLE_SECONDS[0] = 0.005 if args.quick else 0.05
     if repeat < 1:
-        raise ValueError(f"--repeat must be >= 1, got {repeat}")
-    for option, target in (("--json", args.json), ("--plot", args.plot)):
-        if target and not os.path.isdir(os.path.dirname(os.path.abspath(target))):
-            raise FileNotFoundError(f"{option}: folder {os.path.dirname(os.path.abspath(target))} does not exist")
-    xp = _backend.namespace_for(args.backend)
-    if not _backend.is_backend_available(args.backend):
-        raise ImportError(f"--backend {args.backend} is not available here (CuPy needs an NVIDIA GPU)")
-    sync = lambda: _backend.synchronize(xp)  # noqa: E731
+        raise ArgumentValueError(f"--repeat must be >= 1, got {repeat}")
+    check_outputs(json=args.json, plot=args.plot)
+    xp = require_backend(args.backend)
     teneva = _import("teneva")
     tensorly_dec = _import("tensorly.decomposition")
     tensorly_tt = getattr(tensorly_dec, "tensor_train", None) if tensorly_dec is not None else None
-    limiter, message = _pin_threads()
-    print(message)
-    print(f"tt_ref backend: {args.backend}; repeats: {repeat} (median); seed: {args.seed}")
-    rng = np.random.default_rng(args.seed)
     rows = []
-    svd_cases = SVD_CASES_QUICK if args.quick else SVD_CASES
-    round_case = ROUND_CASE_QUICK if args.quick else ROUND_CASE
-    with limiter:
-        for case, shape, rank in svd_cases:
-            rows += _bench_svd(f"tt_svd {case}", shape, rank, rng, repeat, xp, sync, teneva, tensorly_tt)
-        name, shape, rank = round_case
-        rows += _bench_round_dot_norm(name, shape, rank, rng, repeat, xp, sync, teneva)
+    with pin_threads(1) as message, InterruptWatch() as watch:
+        print(message)
+        print(f"tt_ref backend: {args.backend}; repeats: {repeat} (median); seed: {args.seed}")
+        try:
+            _run_cases(args, xp, repeat, teneva, tensorly_tt, rows, watch)
+        except KeyboardInterrupt:
+            watch.stop()
     _add_ratios(rows)
-    print(_format_table(rows))
+    print(format_table(_table_rows(rows), _TABLE_COLUMNS, _TABLE_HEADERS))
     print("ratio = library seconds / tt_ref seconds (above 1: tt_ref is faster); errors are exact (dense).")
+    if watch.requested:
+        print(INTERRUPTED_NOTE)
     if args.json:
         payload = {
             "format": FORMAT,
@@ -346,9 +317,22 @@ def run(args) -> int:
             "quick": bool(args.quick),
             "rows": rows,
         }
-        _write_json(args.json, payload)
+        write_json_output(args.json, payload, interrupted=watch.requested)
         print(f"wrote {len(rows)} rows to {args.json}")
-    if args.plot:
+    if args.plot and rows:
         _plot(rows, args.plot)
         print(f"wrote the chart to {args.plot}")
-    return 0
+    return watch.exit_code
+
+
+def _run_cases(args, xp, repeat, teneva, tensorly_tt, rows, watch) -> None:
+    """Append each case's rows to ``rows`` (kept when Ctrl-C stops the run)."""
+    from .. import _backend
+
+    sync = lambda: _backend.synchronize(xp)  # noqa: E731
+    rng = np.random.default_rng(args.seed)
+    for case, shape, rank in SVD_CASES_QUICK if args.quick else SVD_CASES:
+        rows += _bench_svd(f"tt_svd {case}", shape, rank, rng, repeat, xp, sync, teneva, tensorly_tt)
+        watch.checkpoint()
+    name, shape, rank = ROUND_CASE_QUICK if args.quick else ROUND_CASE
+    rows += _bench_round_dot_norm(name, shape, rank, rng, repeat, xp, sync, teneva)

@@ -4,6 +4,8 @@ Splits the data into train / held-out, compresses the train split with every met
 at the same parameter count (``--budget`` times ``N_train * D``), evaluates on the
 held-out split (specs/quality.md), prints one table, and optionally writes JSON and a
 plot (2-D PCA of held-out data against each method's points, and the TT loss curve).
+Ctrl-C stops after the method in progress (a TT fit keeps its best cloud): the finished
+rows are printed and written with an ``interrupted`` mark, exit status 130.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ import platform
 import sys
 import time
 
-from .._backend._io import save_figure, write_json
-from ._common import add_backend_argument
+from .._backend import ArgumentValueError
+from .._backend._io import save_figure
+from ._common import INTERRUPTED_NOTE, InterruptWatch, add_backend_argument, check_outputs, choice_list, int_list, \
+    log, require_backend, write_json_output
 
 _DESCRIPTION = """\
 Compress a vector set with a TT point cloud and with each baseline (TT-SVD, k-means,
@@ -46,11 +50,13 @@ def register(subparsers) -> None:
                         help="digits, mnist, mnist5k, glove50, or a .npy/.npz/.fvecs path (default: digits)")
     parser.add_argument("--budget", type=float, default=0.01,
                         help="parameters as a fraction of N_train * D, in (0, 1] (default: 0.01)")
-    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
-                        help="methods to run (default: all)")
-    parser.add_argument("--mode-sizes", type=int, nargs="+", default=None,
-                        help="TT mode sizes n_1..n_k (default: chosen by the budget rule, specs/baselines.md)")
-    parser.add_argument("--ranks", type=int, nargs="+", default=None, help="TT ranks r_1..r_(k-1) (with --mode-sizes)")
+    parser.add_argument("--methods", type=choice_list(METHODS), default=tuple(METHODS),
+                        help=f"comma-separated methods to run, from {','.join(METHODS)} (default: all)")
+    parser.add_argument("--mode-sizes", type=int_list(), default=None,
+                        help="TT mode sizes n_1,..,n_k, e.g. 16,16,8 (default: chosen by the budget rule, "
+                             "specs/baselines.md)")
+    parser.add_argument("--ranks", type=int_list(), default=None,
+                        help="TT ranks r_1,..,r_(k-1), e.g. 8,8 (with --mode-sizes)")
     parser.add_argument("--n-levels", type=int, default=None, help="number of TT modes k for the budget rule")
     parser.add_argument("--steps", type=int, default=None, help="Adam steps of the TT fit (default: the fit's)")
     parser.add_argument("--batch-size", type=int, default=None, help="TT fit batch size (default: the fit's)")
@@ -85,32 +91,25 @@ def register(subparsers) -> None:
 
 def _check_args(args) -> None:
     if not 0.0 < args.budget <= 1.0:
-        raise ValueError(f"--budget must be a fraction in (0, 1] of N_train * D, got {args.budget:g}")
+        raise ArgumentValueError(f"--budget must be a fraction in (0, 1] of N_train * D, got {args.budget:g}")
     if (args.mode_sizes is None) != (args.ranks is None):
-        raise ValueError("--mode-sizes and --ranks go together: give both or neither")
+        raise ArgumentValueError("--mode-sizes and --ranks go together: give both or neither")
     for name in ("steps", "batch_size", "n_test", "max_train", "baseline_max_points", "n_levels", "kmeans_iter",
                  "coreset_projection_dim", "sw_projections"):
         value = getattr(args, name)
         if value is not None and value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-    if args.lr is not None and not args.lr > 0:
-        raise ValueError(f"--lr must be positive, got {args.lr:g}")
+            raise ArgumentValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if args.lr is not None and not 0 < args.lr < float("inf"):
+        raise ArgumentValueError(f"--lr must be a positive number, got {args.lr:g}")
     for name in ("alpha_fwd", "alpha_inv"):
         value = getattr(args, name)
-        if value is not None and not value >= 0:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {value:g}")
-    if args.plot is not None and not str(args.plot).lower().endswith(".png"):
-        raise ValueError(f"--plot must end in .png, got {args.plot!r}")
-    if args.plot is not None:
-        # Fail before the (long) fits, not after them.
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError as exc:
-            raise ImportError("--plot needs matplotlib: pip install matplotlib") from exc
+        if value is not None and not 0 <= value < float("inf"):
+            raise ArgumentValueError(f"--{name.replace('_', '-')} must be a number >= 0, got {value:g}")
+    # Fail before the (long) fits, not after them.
+    check_outputs(json=args.json_out, plot=args.plot)
 
 
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+_log = log
 
 
 def _machine() -> dict:
@@ -148,7 +147,8 @@ def _method_options(args, method: str) -> dict:
 
 
 def compare_methods(X_train, X_test, n_params: int, methods, *, seed: int = 0, sw_projections: int = 128,
-                    options: dict | None = None, reference: bool = True, log=_log) -> tuple[list[dict], dict]:
+                    options: dict | None = None, reference: bool = True, log=_log,
+                    watch: InterruptWatch | None = None) -> tuple[list[dict], dict]:
     """Run each method on ``X_train`` at ``n_params`` and measure it on ``X_test``.
 
     With ``reference``, a last row ``"full"`` measures the whole train split as the point
@@ -157,59 +157,81 @@ def compare_methods(X_train, X_test, n_params: int, methods, *, seed: int = 0, s
     Returns the table rows (dicts with the keys of :data:`COLUMNS`) and a dict method ->
     :class:`tt_ref.cloud._baselines.CompressionResult`. A method that cannot run at this budget
     (a ``ValueError``) gets a row with ``skipped`` set to the reason.
-    """
-    from ..cloud._baselines import run_method
-    from ..cloud._quality import compression_ratio, coverage_error, inverse_error, sliced_wasserstein_distance
 
-    n_train, dim = X_train.shape
+    With ``watch`` (an :class:`~tt_ref.cli._common.InterruptWatch`), Ctrl-C stops after
+    the method in progress: the rows finished so far are returned (a TT fit stopped
+    early keeps its best cloud and its row has ``interrupted`` set); the reference row
+    is then skipped.
+    """
     options = options or {}
+    watch = watch if watch is not None else InterruptWatch()
     rows, results = [], {}
-    for method in methods:
-        log(f"compress: fitting {method} ...")
-        try:
-            result = run_method(X_train, method, n_params, seed=seed, **options.get(method, {}))
-        except ValueError as exc:
-            if method == "tt":
-                raise
-            log(f"compress: {method} skipped: {exc}")
-            rows.append({"method": method, "skipped": str(exc)})
-            continue
-        results[method] = result
-        start = time.perf_counter()
-        row = {
-            "method": method,
-            "n_params": int(result.n_params),
-            "ratio": compression_ratio(n_train, dim, int(result.n_params)),
-            "sw": sliced_wasserstein_distance(X_test, result.points, n_projections=sw_projections, seed=seed),
-            "coverage": coverage_error(X_test, result.points),
-            "inverse": inverse_error(result.points, X_test),
-            "seconds": result.seconds,
-            "n_points": int(result.points.shape[0]),
-            "config": result.config,
-        }
-        row["eval_seconds"] = time.perf_counter() - start
-        rows.append(row)
-    if reference:
-        # The uncompressed train split measured the same way: what the methods aim at.
-        start = time.perf_counter()
-        row = {
-            "method": "full",
-            "n_params": int(n_train * dim),
-            "ratio": 1.0,
-            "sw": sliced_wasserstein_distance(X_test, X_train, n_projections=sw_projections, seed=seed),
-            "coverage": coverage_error(X_test, X_train),
-            "inverse": inverse_error(X_train, X_test),
-            "seconds": 0.0,
-            "n_points": int(n_train),
-            "config": {"reference": True},
-        }
-        row["eval_seconds"] = time.perf_counter() - start
-        rows.append(row)
+    try:
+        for method in methods:
+            row = _run_one(X_train, X_test, n_params, method, seed, sw_projections, options, results, log)
+            rows.append(row)
+            watch.checkpoint()
+    except KeyboardInterrupt:
+        watch.stop()
+    if reference and not watch.requested:
+        rows.append(_reference_row(X_train, X_test, seed, sw_projections))
     kmeans = next((r for r in rows if r["method"] == "kmeans" and "coverage" in r), None)
     for row in rows:
         if kmeans is not None and "coverage" in row and kmeans["coverage"] > 0:
             row["cov_vs_kmeans"] = row["coverage"] / kmeans["coverage"]
     return rows, results
+
+
+def _run_one(X_train, X_test, n_params, method, seed, sw_projections, options, results, log) -> dict:
+    from ..cloud._baselines import run_method
+    from ..cloud._quality import compression_ratio, coverage_error, inverse_error, sliced_wasserstein_distance
+
+    n_train, dim = X_train.shape
+    log(f"compress: fitting {method} ...")
+    try:
+        result = run_method(X_train, method, n_params, seed=seed, **options.get(method, {}))
+    except ValueError as exc:
+        if method == "tt":
+            raise
+        log(f"compress: {method} skipped: {exc}")
+        return {"method": method, "skipped": str(exc)}
+    results[method] = result
+    start = time.perf_counter()
+    row = {
+        "method": method,
+        "n_params": int(result.n_params),
+        "ratio": compression_ratio(n_train, dim, int(result.n_params)),
+        "sw": sliced_wasserstein_distance(X_test, result.points, n_projections=sw_projections, seed=seed),
+        "coverage": coverage_error(X_test, result.points),
+        "inverse": inverse_error(result.points, X_test),
+        "seconds": result.seconds,
+        "n_points": int(result.points.shape[0]),
+        "config": result.config,
+        "interrupted": bool(result.config.get("interrupted", False)),
+    }
+    row["eval_seconds"] = time.perf_counter() - start
+    return row
+
+
+def _reference_row(X_train, X_test, seed, sw_projections) -> dict:
+    """The uncompressed train split measured the same way: what the methods aim at."""
+    from ..cloud._quality import coverage_error, inverse_error, sliced_wasserstein_distance
+
+    n_train, dim = X_train.shape
+    start = time.perf_counter()
+    row = {
+        "method": "full",
+        "n_params": int(n_train * dim),
+        "ratio": 1.0,
+        "sw": sliced_wasserstein_distance(X_test, X_train, n_projections=sw_projections, seed=seed),
+        "coverage": coverage_error(X_test, X_train),
+        "inverse": inverse_error(X_train, X_test),
+        "seconds": 0.0,
+        "n_points": int(n_train),
+        "config": {"reference": True},
+    }
+    row["eval_seconds"] = time.perf_counter() - start
+    return row
 
 
 def _pca_2d(X_test_host, *arrays):
@@ -223,15 +245,10 @@ def _pca_2d(X_test_host, *arrays):
 
 def plot_comparison(path, X_test, results: dict, *, title: str, seed: int = 0, max_points: int = 2000) -> None:
     """2-D PCA (of the held-out data) of held-out vs each method's points, plus the TT loss curve."""
-    try:
-        import matplotlib
-    except ImportError as exc:
-        raise ImportError("--plot needs matplotlib: pip install matplotlib") from exc
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
     from .._backend import default_rng, to_numpy
+    from ._report import new_figure
 
     rng = default_rng(seed)
     host_test = np.asarray(to_numpy(X_test), dtype=np.float64)
@@ -247,7 +264,7 @@ def plot_comparison(path, X_test, results: dict, *, title: str, seed: int = 0, m
     n_panels = len(clouds) + 1
     n_cols = 3
     n_rows = (n_panels + n_cols - 1) // n_cols
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.2 * n_cols, 3.8 * n_rows), squeeze=False)
+    fig, axes = new_figure(n_rows, n_cols, figsize=(4.2 * n_cols, 3.8 * n_rows))
     flat = [ax for row in axes for ax in row]
     for ax, (method, _), proj in zip(flat, clouds, projected[1:]):
         # Translucent small markers on both: dense regions of one set must not hide the other.
@@ -288,13 +305,15 @@ def run(args) -> int:
     from ._report import format_table
 
     _check_args(args)
-    xp = namespace_for(args.backend)
+    xp = require_backend(args.backend)
     dataset = load_dataset(args.data, labels=args.labels)
     n_rows, dim = dataset.X.shape
     n_test = args.n_test if args.n_test is not None else _DEFAULT_N_TEST.get(
         dataset.name, min(10000, max(1, n_rows // 10)))
+    if n_rows < 2:
+        raise ArgumentValueError(f"--data {args.data!r} has {n_rows} row; a train / held-out split needs at least 2")
     if n_test >= n_rows:
-        raise ValueError(f"--n-test ({n_test}) must be below the number of rows ({n_rows})")
+        raise ArgumentValueError(f"--n-test ({n_test}) must be below the number of rows ({n_rows})")
     train_idx, test_idx = train_test_split(n_rows, n_test, seed=args.seed)
     if args.max_train is not None and args.max_train < train_idx.shape[0]:
         keep = random_choice(args.seed, train_idx.shape[0], args.max_train, xp=namespace_for("numpy"))
@@ -305,23 +324,27 @@ def run(args) -> int:
     n_train = int(train_idx.shape[0])
     n_params = int(args.budget * n_train * dim)
     if n_params < dim:
-        raise ValueError(
+        raise ArgumentValueError(
             f"--budget {args.budget:g} gives {n_params} parameters for {n_train} x {dim} train data: "
             f"fewer than one point ({dim} numbers); raise --budget"
         )
     _log(f"compress: {dataset.name}: {n_train} train / {n_test} held-out rows, D={dim}, "
          f"budget {args.budget:g} -> {n_params} parameters, backend {args.backend}")
     options = {m: _method_options(args, m) for m in args.methods}
-    rows, results = compare_methods(X_train, X_test, n_params, args.methods, seed=args.seed,
-                                    sw_projections=args.sw_projections, options=options,
-                                    reference=not args.no_reference)
-    done = [r for r in rows if "coverage" in r]
+    with InterruptWatch() as watch:
+        rows, results = compare_methods(X_train, X_test, n_params, args.methods, seed=args.seed,
+                                        sw_projections=args.sw_projections, options=options,
+                                        reference=not args.no_reference, watch=watch)
+    done = [dict(r, method=r["method"] + (" (interrupted)" if r.get("interrupted") else ""))
+            for r in rows if "coverage" in r]
     print(f"{dataset.name}: N_train={n_train}, N_test={n_test}, D={dim}, budget={args.budget:g} "
           f"({n_params} params), seed={args.seed}, backend={args.backend}")
     print(format_table(done, COLUMNS, HEADERS, digits=4))
     for row in rows:
         if "skipped" in row:
             print(f"{row['method']}: skipped ({row['skipped']})")
+    if watch.requested:
+        print(INTERRUPTED_NOTE)
     if args.json_out is not None:
         payload = {
             "format": "tt_ref.compress", "version": 1,
@@ -329,14 +352,16 @@ def run(args) -> int:
             "n_train": n_train, "n_test": int(n_test), "budget": args.budget, "n_params_budget": n_params,
             "seed": args.seed, "backend": args.backend, "sw_projections": args.sw_projections,
             "baseline_max_points": args.baseline_max_points, "machine": _machine(),
+            "interrupted": watch.requested,
             "rows": rows,
             "tt_history": results["tt"].fit.history if "tt" in results and results["tt"].fit is not None else None,
         }
-        write_json(args.json_out, payload)
+        write_json_output(args.json_out, payload)
         _log(f"compress: wrote {args.json_out}")
-    if args.plot is not None:
+    if args.plot is not None and results:
         title = (f"{dataset.name}: {n_train} train / {n_test} held-out, D={dim}, "
-                 f"budget {args.budget:g} ({n_params} params), seed {args.seed}")
+                 f"budget {args.budget:g} ({n_params} params), seed {args.seed}"
+                 f"{' (interrupted)' if watch.requested else ''}")
         plot_comparison(args.plot, X_test, results, title=title, seed=args.seed)
         _log(f"compress: wrote {args.plot}")
-    return 0
+    return watch.exit_code

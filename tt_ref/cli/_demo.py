@@ -6,10 +6,12 @@
 2. Search: a ``TTIndex`` over the training digits; recall@10 and queries per second
    against exact search, for a few candidate-list sizes (``tt_ref.search._evaluation``).
 3. Anomaly detection: digits 0-4 normal vs 5-9, memory banks at 10x and 100x
-   compression (``tt_ref.ood._ood``).
+   compression (``tt_ref.ood``).
 
 Writes ``report.md``, ``results.json`` and PNG plots into ``--out`` (default
 ``./tt-ref-report``). About 30 s on one CPU core (``--quick``: a few seconds).
+Ctrl-C stops the demo after the step in progress: the finished sections are printed,
+the report and the JSON are written with an ``interrupted`` mark, exit status 130.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ._common import add_backend_argument
+from .._backend import ArgumentValueError
+from ._common import INTERRUPTED_NOTE, InterruptWatch, add_backend_argument, check_outputs, pin_threads, \
+    require_backend, require_matplotlib, write_json_output
 
 _DESCRIPTION = """\
 Run the method end to end on scikit-learn's handwritten digits (1797 x 64, ships with
@@ -61,26 +65,33 @@ def _say(text: str) -> None:
 
 def run(args) -> int:
     if args.blas_threads < 1:
-        raise ValueError(f"--blas-threads must be at least 1, got {args.blas_threads}")
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # comes with scikit-learn; without it, BLAS keeps its default
+        raise ArgumentValueError(f"--blas-threads must be at least 1, got {args.blas_threads}")
+    check_outputs(out=(args.out, "folder", None))
+    require_matplotlib("demo (its report has plots)")
+    require_backend(args.backend)
+    with pin_threads(args.blas_threads):
         return _run(args)
-    with threadpool_limits(limits=args.blas_threads, user_api="blas"):
-        return _run(args)
+
+
+# (key in results.json, heading printed, columns, headers) of the three sections' tables.
+_TABLES = (
+    ("compression", "[1/3] compression at an equal parameter budget",
+     ["method", "n_params", "n_points", "sw", "coverage", "inverse", "seconds"],
+     ["method", "params", "points", "SW_2", "coverage", "inverse", "fit s"]),
+    ("index", "[2/3] TT index vs exact search (k = 10)",
+     ["n_candidates", "recall_at_10", "qps", "speedup"], ["candidates", "recall@10", "QPS", "x exact"]),
+    ("ood", "[3/3] anomaly detection, digits 0-4 normal vs 5-9", None, None),
+)
 
 
 def _run(args) -> int:
-    from .._backend import backend_name, from_numpy, is_backend_available, namespace_for
+    from .._backend import backend_name, from_numpy, namespace_for
     from ..datasets._datasets import load_dataset, train_test_split
-    from ._report import Report, format_table, write_json
+    from ._report import Report
 
-    if args.backend == "cupy" and not is_backend_available("cupy"):
-        raise ImportError("--backend cupy needs CuPy and an NVIDIA GPU: pip install 'tt-ref[gpu]'")
     settings = _SETTINGS["quick" if args.quick else "full"]
     progress = not args.no_progress
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
 
     dataset = load_dataset("digits")
@@ -89,9 +100,7 @@ def _run(args) -> int:
     train_idx, test_idx = train_test_split(dataset.n, _N_TEST, seed=args.seed)
     X_train = from_numpy(dataset.X[train_idx], xp, dtype=dtype)
     X_test = from_numpy(dataset.X[test_idx], xp, dtype=dtype)
-    _say(f"tt-ref demo: digits {dataset.n} x {dataset.dim} ({len(train_idx)} train, {len(test_idx)} held out), "
-         f"backend {backend_name(xp)}{', quick' if args.quick else ''}; report in {out}/")
-
+    out.mkdir(parents=True, exist_ok=True)
     report = Report(out, "tt-ref demo report")
     report.paragraph(
         f"Data: scikit-learn handwritten digits, {dataset.n} vectors of dimension {dataset.dim} "
@@ -100,28 +109,24 @@ def _run(args) -> int:
         f"{', reduced run (`--quick`): few optimisation steps, numbers are rough' if args.quick else ''}."
     )
     results = {"backend": backend_name(xp), "quick": bool(args.quick), "seed": args.seed}
-
-    quality_rows = _compression_section(X_train, X_test, settings, args.seed, progress, report, out)
-    results["compression"] = quality_rows
-    _say("\n[1/3] compression at an equal parameter budget")
-    _say(format_table(quality_rows, ["method", "n_params", "n_points", "sw", "coverage", "inverse", "seconds"],
-                      ["method", "params", "points", "SW_2", "coverage", "inverse", "fit s"]))
-
-    index_rows, exact_qps = _index_section(X_train, X_test, settings, args.seed, progress, report, out)
-    results["index"] = {"rows": index_rows, "exact_qps": exact_qps}
-    _say("\n[2/3] TT index vs exact search (k = 10)")
-    _say(format_table(index_rows, ["n_candidates", "recall_at_10", "qps", "speedup"],
-                      ["candidates", "recall@10", "QPS", "x exact"]))
-
-    summary, notes = _ood_section(dataset, settings, args.seed, progress, report, out, xp, dtype)
-    results["ood"] = {"summary": summary, "notes": notes}
-    from ._report import OOD_COLUMNS, ood_table_rows
-
-    _say("\n[3/3] anomaly detection, digits 0-4 normal vs 5-9")
-    _say(format_table(ood_table_rows(summary), [c for c, _ in OOD_COLUMNS], [h for _, h in OOD_COLUMNS]))
-    for note in notes:
-        _say(f"note: {note}")
-
+    sections = (
+        lambda watch: _compression_section(X_train, X_test, settings, args.seed, progress, report, out, watch),
+        lambda watch: _index_section(X_train, X_test, settings, args.seed, progress, report, out, watch),
+        lambda watch: _ood_section(dataset, settings, args.seed, progress, report, out, xp, dtype, watch),
+    )
+    with InterruptWatch() as watch:
+        _say(f"tt-ref demo: digits {dataset.n} x {dataset.dim} ({len(train_idx)} train, {len(test_idx)} held out), "
+             f"backend {backend_name(xp)}{', quick' if args.quick else ''}; report in {out}/")
+        try:
+            for (key, heading, columns, headers), section in zip(_TABLES, sections):
+                results[key] = section(watch)
+                _print_section(results[key], key, heading, columns, headers)
+                watch.checkpoint()
+        except KeyboardInterrupt:
+            watch.stop()
+    if watch.requested:
+        _say(f"\n{INTERRUPTED_NOTE}")
+        report.paragraph(f"**{INTERRUPTED_NOTE}.** Sections missing below were not run.")
     seconds = time.perf_counter() - started
     results["seconds"] = seconds
     report.heading("Reproduce", 2)
@@ -129,14 +134,29 @@ def _run(args) -> int:
         f"`tt-ref demo --out {out} --backend {args.backend} --seed {args.seed}{' --quick' if args.quick else ''}` "
         f"({seconds:.0f} s here). The documentation (docs/index.md) explains every number."
     )
-    write_json(out / "results.json", results)
+    write_json_output(out / "results.json", results, interrupted=watch.requested)
     path = report.write()
-    _say(f"\nwrote {path} ({seconds:.1f} s)")
-    return 0
+    _say(f"\nwrote {path} ({seconds:.1f} s{', interrupted' if watch.requested else ''})")
+    return watch.exit_code
+
+
+def _print_section(result, key, heading, columns, headers) -> None:
+    from ._report import OOD_COLUMNS, format_table, ood_table_rows
+
+    _say("\n" + heading)
+    if key == "compression":
+        rows = [dict(r, method=r["method"] + (" (interrupted)" if r.get("interrupted") else "")) for r in result]
+        _say(format_table(rows, columns, headers))
+    elif key == "index":
+        _say(format_table(result["rows"], columns, headers))
+    else:
+        _say(format_table(ood_table_rows(result["summary"]), [c for c, _ in OOD_COLUMNS], [h for _, h in OOD_COLUMNS]))
+        for note in result["notes"]:
+            _say(f"note: {note}")
 
 
 # --------------------------------------------------------------------------- sections
-def _compression_section(X_train, X_test, settings, seed, progress, report, out):
+def _compression_section(X_train, X_test, settings, seed, progress, report, out, watch):
     from ..cloud._baselines import METHODS, run_method
     from ..cloud._quality import coverage_error, inverse_error, sliced_wasserstein_distance
     from ._report import plot_bars
@@ -145,22 +165,27 @@ def _compression_section(X_train, X_test, settings, seed, progress, report, out)
     compression = settings["compression"]
     budget = n * dim // compression
     rows = []
-    for method in METHODS:
-        options = {}
-        if method == "tt":
-            options = {"steps": settings["fit_steps"], "progress": progress,
-                       "batch_size": min(settings["batch_size"], n)}
-        result = run_method(X_train, method, budget, seed=seed, **options)
-        points = result.points
-        rows.append({
-            "method": method,
-            "n_params": int(result.n_params),
-            "n_points": int(points.shape[0]),
-            "sw": sliced_wasserstein_distance(X_test, points, seed=seed),
-            "coverage": coverage_error(X_test, points),
-            "inverse": inverse_error(points, X_test),  # held-out, as tt-ref compress (specs/quality.md)
-            "seconds": float(result.seconds),
-        })
+    try:  # Ctrl-C keeps the methods finished so far (and a TT fit's best cloud)
+        for method in METHODS:
+            options = {}
+            if method == "tt":
+                options = {"steps": settings["fit_steps"], "progress": progress,
+                           "batch_size": min(settings["batch_size"], n)}
+            result = run_method(X_train, method, budget, seed=seed, **options)
+            points = result.points
+            rows.append({
+                "method": method,
+                "n_params": int(result.n_params),
+                "n_points": int(points.shape[0]),
+                "sw": sliced_wasserstein_distance(X_test, points, seed=seed),
+                "coverage": coverage_error(X_test, points),
+                "inverse": inverse_error(points, X_test),  # held-out, as tt-ref compress (specs/quality.md)
+                "seconds": float(result.seconds),
+                "interrupted": bool(result.config.get("interrupted", False)),
+            })
+            watch.checkpoint()
+    except KeyboardInterrupt:
+        watch.stop()
     report.heading("1. Compression at an equal parameter budget")
     report.paragraph(
         f"Each method stores at most {budget:,} numbers ({compression}x fewer than the {n} x {dim} training set). "
@@ -169,8 +194,11 @@ def _compression_section(X_train, X_test, settings, seed, progress, report, out)
         "point; inverse: mean squared distance from a compressed point to its nearest held-out digit "
         "(high: stray points)."
     )
-    report.table(rows, ["method", "n_params", "n_points", "sw", "coverage", "inverse", "seconds"],
+    shown = [dict(r, method=r["method"] + (" (interrupted)" if r["interrupted"] else "")) for r in rows]
+    report.table(shown, ["method", "n_params", "n_points", "sw", "coverage", "inverse", "seconds"],
                  ["method", "params", "points", "SW_2", "coverage", "inverse", "fit s"])
+    if not rows:
+        return rows
     path = plot_bars(["SW_2", "coverage / 100"], {r["method"]: [r["sw"], r["coverage"] / 100.0] for r in rows},
                      out / "compression.png", ylabel="lower is better",
                      title=f"digits, {compression}x compression")
@@ -178,12 +206,12 @@ def _compression_section(X_train, X_test, settings, seed, progress, report, out)
     return rows
 
 
-def _index_section(X_train, X_test, settings, seed, progress, report, out):
+def _index_section(X_train, X_test, settings, seed, progress, report, out, watch):
     from .._backend import to_numpy
+    from .._backend._neighbors import nearest_neighbors
     from ..search._evaluation import ground_truth, measure_qps, recall_at_k
     from ..search._index import TTIndex
-    from .._backend._neighbors import nearest_neighbors
-    from ._report import _pyplot, _save_figure
+    from ._report import _save_figure, new_figure
 
     n, dim = X_train.shape
     k = 10
@@ -192,6 +220,7 @@ def _index_section(X_train, X_test, settings, seed, progress, report, out):
                     batch_size=min(settings["batch_size"], n))
     t0 = time.perf_counter()
     index.train(X_train)
+    watch.checkpoint()  # an interrupted fit leaves a half-trained index: do not measure it
     index.add(X_train)
     build_s = time.perf_counter() - t0
     _, true_ids = ground_truth(X_train, X_test, k)
@@ -214,8 +243,8 @@ def _index_section(X_train, X_test, settings, seed, progress, report, out):
         "search is hard to beat; the index pays off on large sets (docs/results-ann.md)."
     )
     report.table(rows, ["n_candidates", "recall_at_10", "qps", "speedup"], ["candidates", "recall@10", "QPS", "x exact"])
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(4.5, 3.5))
+    fig, axes = new_figure(figsize=(4.5, 3.5))
+    ax = axes[0, 0]
     ax.plot([r["recall_at_10"] for r in rows], [r["qps"] for r in rows], "o-", color="tab:red", label="TT index")
     ax.axhline(exact_qps, color="black", linestyle="--", label="exact (recall 1)")
     ax.set_xlabel("recall@10")
@@ -225,12 +254,12 @@ def _index_section(X_train, X_test, settings, seed, progress, report, out):
     ax.set_title("digits, batched queries")
     path = _save_figure(fig, out / "index.png")
     report.image(path, "recall@10 against queries per second")
-    return rows, int(round(exact_qps))
+    return {"rows": rows, "exact_qps": int(round(exact_qps))}
 
 
-def _ood_section(dataset, settings, seed, progress, report, out, xp, dtype):
+def _ood_section(dataset, settings, seed, progress, report, out, xp, dtype, watch):
     from .._backend import from_numpy
-    from ..ood._ood import evaluate_banks, summarize
+    from ..ood import evaluate_banks, summarize
     from ._report import OOD_COLUMNS, ood_table_rows, plot_roc_curves
 
     X = from_numpy(dataset.X, xp, dtype=dtype)
@@ -239,6 +268,7 @@ def _ood_section(dataset, settings, seed, progress, report, out, xp, dtype):
         bank_options={"tt": {"steps": settings["ood_steps"], "batch_size": settings["batch_size"]}},
         progress=progress,
     )
+    watch.checkpoint()  # banks fitted after Ctrl-C are partial: do not report them
     summary = summarize(result.rows)
     report.heading("3. Anomaly detection with compressed memory banks")
     report.paragraph(
@@ -254,4 +284,4 @@ def _ood_section(dataset, settings, seed, progress, report, out, xp, dtype):
         report.paragraph(f"Note: {note}")
     path = plot_roc_curves(result.curves, out / "ood_roc.png", title="digits 0-4 vs 5-9")
     report.image(path, "ROC curves per memory bank")
-    return summary, result.notes
+    return {"summary": summary, "notes": result.notes}

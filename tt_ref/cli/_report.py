@@ -1,10 +1,14 @@
-"""Plain-text tables, plots and a small Markdown report writer (used by ``tt-ref demo`` and ``tt-ref ood``).
+"""The one table formatter (terminal and Markdown), plots and a small Markdown report writer.
 
-Everything written to disk goes through ``tt_ref._backend._io`` (a temporary file in the
-destination folder, then ``os.replace``), so a crash never leaves a half-written
-report, JSON or PNG.
-Plots use matplotlib's ``Agg`` backend (no display needed); matplotlib is imported
-only when a plot is drawn.
+Every command prints its tables with :func:`format_table` and writes report tables with
+:func:`markdown_table`. Everything written to disk goes through ``tt_ref._backend._io``
+(a temporary file in the destination folder, then ``os.replace``), so a crash never
+leaves a half-written report, JSON or PNG.
+
+Plots are ``matplotlib.figure.Figure`` objects made by :func:`new_figure`, never pyplot:
+saving one as PNG needs no display, and tt_ref never changes matplotlib's backend (a
+notebook that imports tt_ref keeps its own). matplotlib is imported only when a plot is
+drawn.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import math
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from .._backend import MissingDependencyError
 from .._backend._io import save_figure, write_json, write_text
 
 __all__ = [
@@ -20,6 +25,7 @@ __all__ = [
     "markdown_table",
     "atomic_write_text",
     "write_json",
+    "new_figure",
     "plot_roc_curves",
     "plot_bars",
     "plot_metric_vs_compression",
@@ -96,15 +102,25 @@ atomic_write_text = write_text
 _save_figure = save_figure
 
 
-def _pyplot():
-    try:
-        import matplotlib
-    except ImportError as exc:
-        raise ImportError("plots need matplotlib: pip install 'tt-ref[demo]'") from exc
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def new_figure(n_rows: int = 1, n_cols: int = 1, *, figsize=(6.0, 4.0)):
+    """``(figure, axes)``: a ``matplotlib.figure.Figure`` and its ``(n_rows, n_cols)`` grid of axes.
 
-    return plt
+    No pyplot: the figure belongs to no GUI and changes no global state; save it with
+    ``tt_ref._backend._io.save_figure``.
+
+    Examples
+    --------
+    >>> from tt_ref.cli._report import new_figure
+    >>> fig, axes = new_figure(1, 2, figsize=(4, 2))
+    >>> axes.shape, type(fig).__name__
+    ((1, 2), 'Figure')
+    """
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise MissingDependencyError("plots need matplotlib: pip install 'tt-ref[demo]'") from exc
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(n_rows, n_cols, squeeze=False)
 
 
 # --------------------------------------------------------------------------- plots
@@ -123,10 +139,9 @@ def plot_roc_curves(curves: dict, path, *, title: str = "ROC curves per memory b
 
     The full bank (compression 1) is drawn in every panel as the reference.
     """
-    plt = _pyplot()
     compressions = sorted({c for c, kind in curves if kind != "full"}) or [1]
     full = [(c, kind) for c, kind in curves if kind == "full"]
-    fig, axes = plt.subplots(1, len(compressions), figsize=(4.2 * len(compressions), 4), squeeze=False)
+    fig, axes = new_figure(1, len(compressions), figsize=(4.2 * len(compressions), 4))
     for ax, compression in zip(axes[0], compressions):
         keys = full + [(c, kind) for c, kind in curves if c == compression and kind != "full"]
         for key in keys:
@@ -147,8 +162,8 @@ def plot_roc_curves(curves: dict, path, *, title: str = "ROC curves per memory b
 def plot_bars(groups: Sequence[str], series: dict, path, *, ylabel: str, title: str, errors: dict | None = None,
               ylim: tuple | None = None, log: bool = False) -> Path:
     """Grouped bar chart: ``series`` maps a label to one value per group (``None`` = missing)."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(groups) * max(1, len(series)) / 2), 3.8))
+    fig, axes = new_figure(figsize=(max(5.0, 1.3 * len(groups) * max(1, len(series)) / 2), 3.8))
+    ax = axes[0, 0]
     width = 0.8 / max(1, len(series))
     for j, (label, values) in enumerate(series.items()):
         xs = [i + (j - (len(series) - 1) / 2) * width for i in range(len(groups))]
@@ -176,10 +191,9 @@ def plot_metric_vs_compression(panels: dict, path, *, metric: str = "auroc", yla
     Each bank kind is a line with error bars (the spread over seeds); the full bank is a
     horizontal reference line.
     """
-    plt = _pyplot()
     n_cols = min(len(panels), 2)
     n_rows = -(-len(panels) // n_cols)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(5.0 * n_cols, 3.8 * n_rows), squeeze=False)
+    fig, axes = new_figure(n_rows, n_cols, figsize=(5.0 * n_cols, 3.8 * n_rows))
     for ax in axes.reshape(-1)[len(panels):]:
         ax.set_visible(False)
     for ax, (title, summary) in zip(axes.reshape(-1), panels.items()):

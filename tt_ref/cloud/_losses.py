@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from .._backend import array_namespace, as_float_array, as_point_sets, scatter_add, take_along_last_axis
 from .._backend._neighbors import nearest_neighbors
-from ._point_cloud import TTPointCloud, _outer_scatter, _right_partials, _vector_times_slab
+from ._kernels import _cores_gradient
+from ._point_cloud import TTPointCloud
 
 __all__ = ["sliced_wasserstein", "nn_forward", "nn_inverse", "cores_gradient"]
 
@@ -62,24 +63,6 @@ def _nn_inverse(point_batch, data_batch, xp):
     n_points = point_batch.shape[0]
     value = xp.sum(diff * diff) / n_points
     return value, (2.0 / n_points) * diff
-
-
-def _cores_gradient(cores, multi, grad_points, xp, rights=None):
-    """Gradient of ``sum_b <grad_points[b], y(multi[b])>`` wrt each core.
-
-    ``d/dG_j[:, i_j, :] = sum_{b: i_j(b) = i_j} outer(left_j[b], right_j[b])`` with
-    ``left_j[b] = grad_points[b]^T G_1[:, i_1, :] ... G_{j-1}[:, i_{j-1}, :]`` and
-    ``right_j[b] = G_{j+1}[:, i_{j+1}, :] ... G_k[:, i_k, :]``.
-    """
-    if rights is None:
-        rights = _right_partials(cores, multi, xp)
-    grads = []
-    left = grad_points  # (B, D)
-    for j, core in enumerate(cores):
-        grads.append(_outer_scatter(core.shape, multi[:, j], left, rights[j], xp))
-        if j + 1 < len(cores):
-            left = _vector_times_slab(core, multi[:, j], left, xp)
-    return tuple(grads)
 
 
 # --------------------------------------------------------------------------- public

@@ -20,6 +20,11 @@ Two paths (``specs/tt_svd.md`` §"Which linear-algebra path runs when"):
 ``"qr"`` otherwise (so ``delta = 0``, exact reconstruction or ``max_rank`` alone, is
 always ``"qr"``).
 
+``truncated_svd(..., relative=True)`` reads ``delta`` relative to ``||A||_F`` (taken from the
+spectrum it computes anyway) and returns the discarded part as a fraction of ``||A||_F^2``:
+TT rounding runs on matrices divided by unknown powers of two (scale safety,
+``specs/rounding.md`` §Range) and never needs their scale on the host.
+
 ``truncated_svd(..., carry=M)`` returns ``left^T M`` in place of ``left^T A``: TT rounding
 truncates ``B = M F^T`` and carries ``left^T M`` into the next original core
 (``specs/rounding.md`` §round). :func:`qr_r_factor` is the ``R`` of a Householder QR
@@ -168,7 +173,7 @@ def _descending_eigh(gram, xp):
     return lam, xp.flip(vecs, axis=1)
 
 
-def _gram_exact_rows(a, vecs, delta, max_rank, xp, carry=None):
+def _gram_exact_rows(a, vecs, delta, max_rank, xp, carry=None, relative=False):
     """Wide ``A``: ``W = Q^T A`` for the whole eigenbasis ``Q``; the rank is chosen on the
     exact squared row norms of ``W`` (the discarded rows are the error, exactly)."""
     vecs = vecs * _column_signs(vecs, xp)[None, :]
@@ -176,6 +181,9 @@ def _gram_exact_rows(a, vecs, delta, max_rank, xp, carry=None):
     s2 = to_numpy(xp.vecdot(coords, coords, axis=-1)).astype(np.float64)
     order = np.argsort(-s2, kind="stable")
     s2_sorted = s2[order]
+    total = float(np.sum(s2_sorted))
+    if relative:
+        delta = delta * math.sqrt(total)
     # No numerical-rank cut here: s2 is measured exactly, so the eps rule alone decides.
     k = choose_rank(s2_sorted, delta, max_rank, 0.0)
     discarded = float(np.sum(s2_sorted[k:]))
@@ -185,7 +193,12 @@ def _gram_exact_rows(a, vecs, delta, max_rank, xp, carry=None):
     else:
         kept_xp = xp.asarray(kept.astype(np.int64))
         left, right = xp.take(vecs, kept_xp, axis=1), xp.take(coords, kept_xp, axis=0)
-    return left, _carried(left, right, carry, xp), discarded
+    return left, _carried(left, right, carry, xp), _as_fraction(discarded, total) if relative else discarded
+
+
+def _as_fraction(discarded: float, total: float) -> float:
+    """``discarded / total`` (0 for a zero matrix; NaN stays NaN)."""
+    return discarded / total if total > 0 else (discarded if math.isnan(discarded) else 0.0)
 
 
 def _carried(left, right, carry, xp):
@@ -209,14 +222,32 @@ def _orthonormalize_columns(cols, norms, xp):
     return cols @ xp.linalg.inv(chol).T
 
 
-def _gram_path(a, delta, max_rank, unit, xp, capped: bool = False, need_error: bool = True, carry=None):
+def _gram_path(a, delta, max_rank, unit, xp, capped: bool = False, need_error: bool = True, carry=None,
+               relative: bool = False):
     """The fast path. With ``capped=True`` (no usable ``delta``, a binding ``max_rank``)
     it runs only if every kept singular value is resolvable from the Gram matrix
-    (``s_k >= GRAM_MARGIN * sqrt(unit) * s_1``) and returns ``None`` otherwise."""
+    (``s_k >= GRAM_MARGIN * sqrt(unit) * s_1``) and returns ``None`` otherwise.
+    ``relative=True``: ``delta`` and the returned discarded part are relative to
+    ``||A||_F`` (the trace of the Gram matrix, from its eigenvalues)."""
     m, n = a.shape
     wide = m <= n
     gram = a @ a.T if wide else a.T @ a
     lam, vecs = _descending_eigh(gram, xp)
+    if relative:
+        total = float(np.sum(lam))
+        result = _gram_path_absolute(a, delta * math.sqrt(total), max_rank, unit, xp, capped, need_error, carry,
+                                     lam, vecs)
+        if result is None:
+            return None
+        left, right, discarded = result
+        return left, right, _as_fraction(discarded, total)
+    return _gram_path_absolute(a, delta, max_rank, unit, xp, capped, need_error, carry, lam, vecs)
+
+
+def _gram_path_absolute(a, delta, max_rank, unit, xp, capped, need_error, carry, lam, vecs):
+    """:func:`_gram_path` once the eigenpairs are known and ``delta`` is absolute."""
+    m, n = a.shape
+    wide = m <= n
     k = choose_rank(lam, delta, max_rank, 0.0)
     resolvable = lam[k - 1] >= GRAM_MARGIN**2 * unit * lam[0]
     if capped and not resolvable:
@@ -250,7 +281,7 @@ def _gram_path(a, delta, max_rank, unit, xp, capped: bool = False, need_error: b
     return _qr_path(a, delta, max_rank, unit, xp, carry=carry)
 
 
-def _qr_path(a, delta, max_rank, unit, xp, rank_rtol=None, carry=None):
+def _qr_path(a, delta, max_rank, unit, xp, rank_rtol=None, carry=None, relative=False):
     m, n = a.shape
     tall = m > n
     if m * n <= (1 << 16) or (min(m, n) <= 64 and m * n <= (1 << 20)):
@@ -267,6 +298,9 @@ def _qr_path(a, delta, max_rank, unit, xp, rank_rtol=None, carry=None):
     if rank_rtol is None:
         rank_rtol = max(m, n) * unit
     tol = (float(s_host[0]) if s_host.size else 0.0) * rank_rtol
+    total = float(np.sum(s2))
+    if relative:
+        delta = delta * math.sqrt(total)
     k = choose_rank(s2, delta, max_rank, tol * tol)
     discarded = float(np.sum(s2[k:]))
     u_k = u[:, :k]
@@ -282,12 +316,12 @@ def _qr_path(a, delta, max_rank, unit, xp, rank_rtol=None, carry=None):
     else:
         # right = left^T A: one GEMM, no n x m orthogonal factor kept.
         right = left.T @ a
-    return left, right, discarded
+    return left, right, _as_fraction(discarded, total) if relative else discarded
 
 
 def truncated_svd(a, *, delta: float = 0.0, max_rank: int | None = None, xp, unit: float | None = None,
                   path: str = "auto", norm_sq: float | None = None, rank_rtol: float | None = None,
-                  need_error: bool = True, carry=None):
+                  need_error: bool = True, carry=None, relative: bool = False):
     """Truncate a matrix to the smallest rank whose discarded part is within ``delta``.
 
     Parameters
@@ -317,6 +351,10 @@ def truncated_svd(a, *, delta: float = 0.0, max_rank: int | None = None, xp, uni
     carry : array, shape (m, p), optional
         If given, ``right`` is ``left^T carry`` instead of ``left^T A`` (``round``
         passes the unprojected step matrix: ``A = carry @ F^T``, ``specs/rounding.md``).
+    relative : bool, default False
+        ``delta`` is relative to ``||A||_F`` (``||A - left @ right||_F <= delta ||A||_F``)
+        and ``discarded_sq`` comes back as a fraction of ``||A||_F^2``; the norm is taken
+        from the spectrum the kernel computes anyway (no extra pass, no host read).
 
     Returns
     -------
@@ -343,18 +381,21 @@ def truncated_svd(a, *, delta: float = 0.0, max_rank: int | None = None, xp, uni
     if unit is None:
         unit = machine_eps(a.dtype, xp)
     m, n = a.shape
+    if relative:
+        norm_sq = 1.0  # delta is already in units of ||A||_F
     if path == "auto":
         if delta > 0:
             if norm_sq is None:
                 norm_sq = float(xp.vecdot(xp.reshape(a, (-1,)), xp.reshape(a, (-1,))))
             if delta * delta >= GRAM_MARGIN**2 * unit * norm_sq:
-                return _gram_path(a, delta, max_rank, unit, xp, carry=carry)
+                return _gram_path(a, delta, max_rank, unit, xp, carry=carry, relative=relative)
         if max_rank is not None and max_rank < min(m, n):
             # A binding rank cap: the Gram path if the kept spectrum is resolvable.
-            result = _gram_path(a, delta, max_rank, unit, xp, capped=True, need_error=need_error, carry=carry)
+            result = _gram_path(a, delta, max_rank, unit, xp, capped=True, need_error=need_error, carry=carry,
+                                relative=relative)
             if result is not None:
                 return result
         path = "qr"
     if path == "gram":
-        return _gram_path(a, delta, max_rank, unit, xp, carry=carry)
-    return _qr_path(a, delta, max_rank, unit, xp, rank_rtol, carry=carry)
+        return _gram_path(a, delta, max_rank, unit, xp, carry=carry, relative=relative)
+    return _qr_path(a, delta, max_rank, unit, xp, rank_rtol, carry=carry, relative=relative)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import builtins
 import math
 
+from .._backend import to_floats
+from .._backend._neighbors import times_pow2
 from ._linalg import (
     _qr_positive,
     check_eps,
@@ -17,6 +19,7 @@ from ._linalg import (
     truncated_svd,
     unfolding_rank_rtol,
 )
+from ._scaling import balance_cores, check_result_in_range, renormalize, zero_exponent
 from ._tensor_train import TensorTrain
 
 __all__ = ["orthogonalize", "round"]
@@ -27,13 +30,16 @@ def _check_tt(tt, name: str = "tt") -> None:
         raise TypeError(f"{name} must be a TensorTrain, got {type(tt).__name__}")
 
 
-def _orthogonalize_left(cores: list, xp, stop: int | None = None) -> list:
+def _orthogonalize_left(cores: list, xp, stop: int | None = None):
     """Make cores ``0 .. stop-1`` left-orthonormal by QR, sweeping left to right.
 
-    The last core touched (``stop``, default ``d-1``) carries the norm. Ranks may
-    shrink to ``min(r_{j-1} n_j, r_j)``.
+    Returns ``(cores, E)``: the tensor is ``2**E`` times that of ``cores`` (``E`` a float64
+    0-d array). The cores are balanced first and each carried ``R @ next`` is renormalized
+    (``_scaling``), so no partial product overflows or underflows; the last core touched
+    (``stop``, default ``d-1``) carries the norm (divided by ``2**E``). Ranks may shrink to
+    ``min(r_{j-1} n_j, r_j)``.
     """
-    cores = list(cores)
+    cores, total = balance_cores(cores, xp)
     stop = len(cores) - 1 if stop is None else stop
     for j in range(stop):
         r_left, n, r_right = cores[j].shape
@@ -41,15 +47,18 @@ def _orthogonalize_left(cores: list, xp, stop: int | None = None) -> list:
         new_rank = q.shape[1]
         cores[j] = xp.reshape(q, (r_left, n, new_rank))
         nxt = cores[j + 1]
-        cores[j + 1] = xp.reshape(r @ xp.reshape(nxt, (r_right, -1)), (new_rank, nxt.shape[1], nxt.shape[2]))
-    return cores
+        carried, exponent = renormalize(r @ xp.reshape(nxt, (r_right, -1)), xp)
+        cores[j + 1] = xp.reshape(carried, (new_rank, nxt.shape[1], nxt.shape[2]))
+        total = total + exponent
+    return cores, total
 
 
-def _orthogonalize_right(cores: list, xp, stop: int = 0) -> list:
+def _orthogonalize_right(cores: list, xp, stop: int = 0):
     """Make cores ``d-1 .. stop+1`` right-orthonormal by QR (of the transposed
-    unfoldings), sweeping right to left; core ``stop`` carries the norm.
+    unfoldings), sweeping right to left; core ``stop`` carries the norm. Returns
+    ``(cores, E)`` as :func:`_orthogonalize_left`.
     """
-    cores = list(cores)
+    cores, total = balance_cores(cores, xp)
     for j in range(len(cores) - 1, stop, -1):
         r_left, n, r_right = cores[j].shape
         unfolding = xp.matrix_transpose(xp.reshape(cores[j], (r_left, n * r_right)))
@@ -57,23 +66,27 @@ def _orthogonalize_right(cores: list, xp, stop: int = 0) -> list:
         new_rank = q.shape[1]
         cores[j] = xp.reshape(q.T, (new_rank, n, r_right))
         prev = cores[j - 1]
-        merged = xp.reshape(prev, (-1, r_left)) @ r.T
+        merged, exponent = renormalize(xp.reshape(prev, (-1, r_left)) @ r.T, xp)
         cores[j - 1] = xp.reshape(merged, (prev.shape[0], prev.shape[1], new_rank))
-    return cores
+        total = total + exponent
+    return cores, total
 
 
-def _right_factors(cores, xp) -> list:
+def _right_factors(cores, xp):
     """``factors[j]`` (``p_j x r_j``, ``j = 1 .. d-1``) with ``Z_j = factors[j]^T W_j^T``,
     where ``Z_j`` (``r_j x n_j ... n_d``) is the right interface of cores ``j .. d-1``
     and ``W_j`` has orthonormal columns (never formed).
 
     The right-to-left QR sweep of TT rounding, keeping only the ``R`` factors:
     ``factors[j]`` is the ``R`` of the transposed right unfolding of core ``j`` with
-    ``factors[j + 1]^T`` multiplied in. ``factors[0]`` is ``None``.
+    ``factors[j + 1]^T`` multiplied in. ``factors[0]`` is ``None``. Each factor is
+    renormalized by a power of two; returns ``(factors, E)`` with ``E`` (float64 0-d) the
+    sum of those exponents: ``factors[1]`` is ``2**-E`` times the unscaled one.
     """
     d = len(cores)
     factors = [None] * d
     factor = None
+    total = zero_exponent(xp)
     for j in range(d - 1, 0, -1):
         r_left, n, r_right = cores[j].shape
         if factor is None:
@@ -81,9 +94,12 @@ def _right_factors(cores, xp) -> list:
         else:
             product = xp.reshape(cores[j], (r_left * n, r_right)) @ factor.T
             unfolding = xp.reshape(product, (r_left, n * factor.shape[0]))
-        factor = qr_r_factor(unfolding.T, xp)
+        # Renormalized (a power of two): only the subspaces of the factors matter to
+        # rounding, and the partial products of many cores must not leave the range.
+        factor, exponent = renormalize(qr_r_factor(unfolding.T, xp), xp)
         factors[j] = factor
-    return factors
+        total = total + exponent
+    return factors, total
 
 
 def orthogonalize(tt: TensorTrain, direction: str = "left") -> TensorTrain:
@@ -127,9 +143,15 @@ def orthogonalize(tt: TensorTrain, direction: str = "left") -> TensorTrain:
         raise ValueError(f"direction must be 'left' or 'right', got {direction!r}")
     xp = tt.xp
     if direction == "left":
-        cores = _orthogonalize_left(tt.cores, xp)
+        cores, total = _orthogonalize_left(tt.cores, xp)
+        carrier = len(cores) - 1
     else:
-        cores = _orthogonalize_right(tt.cores, xp)
+        cores, total = _orthogonalize_right(tt.cores, xp)
+        carrier = 0
+    norm_scaled, exponent = to_floats(xp.linalg.vector_norm(cores[carrier]), total)
+    if norm_scaled > 0:
+        check_result_in_range(math.log2(norm_scaled) + exponent, tt.dtype, "the tensor's Frobenius norm")
+    cores[carrier] = times_pow2(cores[carrier], total, xp=xp)
     return TensorTrain._from_cores(tuple(cores))
 
 
@@ -182,28 +204,33 @@ def round(tt: TensorTrain, *, eps: float | None = None, max_rank: int | None = N
     eps = check_eps(eps)
     max_rank = check_max_rank(max_rank)
     xp = tt.xp
-    cores = list(tt.cores)
-    d = len(cores)
+    d = tt.ndim
     if d == 1:
         return (tt, 0.0) if return_error else tt
-    shape = [int(core.shape[1]) for core in cores]
+    shape = list(tt.shape)
+    # Balanced cores (tensor = 2**core_exp * tensor(cores)); every product below is
+    # renormalized, so all thresholds are relative and the scale never reaches the host
+    # except once, to refuse a norm beyond the dtype's range (specs/rounding.md §Range).
+    cores, core_exp = balance_cores(tt.cores, xp)
     # Right-to-left sweep, R factors only: the unfolding of the tensor at bond j is
     # (left part) @ factors[j + 1]^T @ W^T with W orthonormal, so it has the singular
-    # values of the small matrix B_j = M_j factors[j + 1]^T below.
-    factors = _right_factors(cores, xp)
+    # values of the small matrix B_j = M_j factors[j + 1]^T below (up to a power of two).
+    factors, factor_exp = _right_factors(cores, xp)
     unit = machine_eps(tt.dtype, xp)
     total = math.prod(shape)
     # M_j (k_{j-1} n_j x r_j): the tensor left of bond j with the kept (orthonormal)
     # left cores factored out. M_0 is the first core.
     step = xp.reshape(cores[0], (shape[0], -1))
     projected = step @ factors[1].T
-    norm = float(xp.linalg.vector_norm(projected))  # ||tt||_F = ||B_0||_F
-    if norm == 0.0:
+    scaled_norm, log2_scale = to_floats(xp.linalg.vector_norm(projected), core_exp + factor_exp)
+    if scaled_norm == 0.0:
         zero = TensorTrain._from_cores(tuple(xp.zeros((1, n, 1), dtype=tt.dtype) for n in shape))
         return (zero, 0.0) if return_error else zero
-    delta = (eps or 0.0) / math.sqrt(d - 1) * norm
-    norm_sq = norm * norm
-    discarded_sq = 0.0
+    # ||tt||_F = 2**log2_scale ||B_0||_F: refuse a tensor whose norm no float holds.
+    check_result_in_range(math.log2(scaled_norm) + log2_scale, tt.dtype, "the tensor's Frobenius norm")
+    per_step = (eps or 0.0) / math.sqrt(d - 1)  # delta / ||tt||_F
+    discarded = 0.0  # sum of the discarded parts so far, as a fraction of ||tt||_F^2
+    step_exp = zero_exponent(xp)
     rank, rows = 1, 1
     for j in range(d - 1):
         rows *= shape[j]
@@ -211,20 +238,24 @@ def round(tt: TensorTrain, *, eps: float | None = None, max_rank: int | None = N
             projected = step @ factors[j + 1].T
         # B_j = left (left^T B_j) + E_j: left is the new core j, E_j the discarded part
         # (orthogonal to every other step's), and the carry left^T M_j replaces the
-        # kept cores in the next step matrix M_{j+1}.
+        # kept cores in the next step matrix M_{j+1}. ||B_j||^2 = ||tt||^2 (1 - discarded).
+        kept = 1.0 if math.isnan(discarded) else builtins.max(1.0 - discarded, 0.0)
         left, carry, disc = truncated_svd(
-            projected, delta=delta, max_rank=max_rank, xp=xp, unit=unit,
-            norm_sq=norm_sq if math.isnan(discarded_sq) else builtins.max(norm_sq - discarded_sq, 0.0),
-            rank_rtol=unfolding_rank_rtol(rows, total // rows, unit), need_error=return_error, carry=step,
+            projected, delta=per_step / math.sqrt(kept) if kept > 0 else 0.0, max_rank=max_rank, xp=xp,
+            unit=unit, rank_rtol=unfolding_rank_rtol(rows, total // rows, unit), need_error=return_error,
+            carry=step, relative=True,
         )
-        discarded_sq += disc
+        discarded += disc * kept
         new_rank = left.shape[1]
         cores[j] = xp.reshape(left, (rank, shape[j], new_rank))
         rank = new_rank
         nxt = cores[j + 1]
-        step = xp.reshape(carry @ xp.reshape(nxt, (nxt.shape[0], -1)), (rank * shape[j + 1], nxt.shape[2]))
-    cores[d - 1] = xp.reshape(step, (rank, shape[d - 1], 1))
+        step, exponent = renormalize(carry @ xp.reshape(nxt, (nxt.shape[0], -1)), xp)
+        step_exp = step_exp + exponent
+        step = xp.reshape(step, (rank * shape[j + 1], nxt.shape[2]))
+    cores[d - 1] = times_pow2(xp.reshape(step, (rank, shape[d - 1], 1)), core_exp + step_exp, xp=xp)
     result = TensorTrain._from_cores(tuple(cores))
     if return_error:
-        return result, math.sqrt(builtins.max(discarded_sq, 0.0)) / norm
+        return result, math.sqrt(builtins.max(discarded, 0.0))
     return result
+

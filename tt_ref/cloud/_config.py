@@ -1,0 +1,150 @@
+"""The options of :func:`tt_ref.cloud.fit_point_cloud`, validated once (specs/fit.md §Options).
+
+:class:`FitConfig` holds every algorithmic option of a fit: the loss weights, the
+optimizer's schedule, the batch sizes, the initialization and the least-squares
+refinement. It checks each value with the shared ``check_*`` helpers when it is built
+(wrong type -> ``TypeError``, wrong value -> ``ValueError``, the message names the
+option) and :meth:`FitConfig.resolve` settles what depends on the data (the weights
+that default to ``c / D``, the batch against the number of rows).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from .._backend import (
+    ArgumentTypeError,
+    ArgumentValueError,
+    check_choice,
+    check_int,
+    check_optional_int,
+    check_real,
+)
+
+__all__ = ["FitConfig", "DEFAULTS", "LEGACY_OPTIONS"]
+
+_INIT_NAMES = ("kmeans", "random")
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Validated options of a TT point-cloud fit.
+
+    Attributes
+    ----------
+    alpha_fwd, alpha_inv : float or None
+        Weights of the forward (coverage) and inverse nearest-neighbour terms; ``None``
+        means ``1 / D`` and ``0.1 / D`` (see :meth:`resolve`).
+    n_projections : int
+        Sliced-Wasserstein directions per step (>= 1).
+    batch_size : int
+        Data rows and TT points per step (>= 1, at most the number of rows).
+    steps : int
+        Adam steps (>= 0).
+    lr : float
+        Adam step size in the fit's rescaled units (> 0).
+    init : "kmeans", "random" or TTPointCloud
+        Initialization (specs/fit.md §Initialization).
+    refine_sweeps : int
+        Least-squares (Lloyd / ALS) sweeps after the Adam steps (>= 0; 0 = none):
+        assign rows to their nearest TT point, then solve for one core at a time.
+    refine_rows : int or None
+        Rows the refinement assigns (a seeded subsample when the data hold more; None
+        = all rows).
+    repair : bool
+        Re-seed the slabs no assigned row uses (empty prefixes and empty mode
+        indices) from the heaviest ones before each sweep.
+    refine_ridge : float
+        Proximal weight of each least-squares solve, relative to the mean diagonal of
+        its normal matrix (>= 0; keeps near-singular solves close to the current core).
+
+    Examples
+    --------
+    >>> from tt_ref.cloud._config import FitConfig
+    >>> config = FitConfig(steps=10, batch_size=64)
+    >>> config.steps, config.resolve(dim=4, n_data=100).alpha_fwd
+    (10, 0.25)
+    >>> FitConfig(steps=-1)
+    Traceback (most recent call last):
+    ...
+    tt_ref._backend._errors.ArgumentValueError: steps must be an integer >= 0, got -1
+    """
+
+    alpha_fwd: float | None = None
+    alpha_inv: float | None = None
+    n_projections: int = 64
+    batch_size: int = 1024
+    steps: int = 1000
+    lr: float = 0.03
+    init: Any = "kmeans"
+    refine_sweeps: int = 0
+    refine_rows: int | None = None
+    repair: bool = False
+    refine_ridge: float = 1e-6
+
+    def __post_init__(self):
+        check = object.__setattr__  # frozen: store the normalised values
+        for name in ("alpha_fwd", "alpha_inv"):
+            value = getattr(self, name)
+            if value is not None:
+                check(self, name, check_real(value, name=name, minimum=0.0))
+        check(self, "n_projections", check_int(self.n_projections, name="n_projections", minimum=1))
+        check(self, "batch_size", check_int(self.batch_size, name="batch_size", minimum=1))
+        check(self, "steps", check_int(self.steps, name="steps", minimum=0))
+        check(self, "lr", check_real(self.lr, name="lr", minimum=0.0, exclusive_minimum=True))
+        check(self, "refine_sweeps", check_int(self.refine_sweeps, name="refine_sweeps", minimum=0))
+        check(self, "refine_rows", check_optional_int(self.refine_rows, name="refine_rows", minimum=1))
+        check(self, "refine_ridge", check_real(self.refine_ridge, name="refine_ridge", minimum=0.0))
+        if not isinstance(self.repair, bool):
+            raise ArgumentTypeError(f"repair must be True or False, got {type(self.repair).__name__}")
+        if isinstance(self.init, str):
+            check_choice(self.init, _INIT_NAMES, name="init")
+        elif not _is_point_cloud(self.init):
+            raise ArgumentTypeError(
+                f"init must be 'kmeans', 'random' or a TTPointCloud, got {type(self.init).__name__}"
+            )
+
+    @classmethod
+    def from_options(cls, options: dict) -> "FitConfig":
+        """A config from keyword options; an unknown name is a ``TypeError`` naming it."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ArgumentTypeError(
+                f"fit_point_cloud got unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        return cls(**options)
+
+    def resolve(self, dim: int, n_data: int) -> "FitConfig":
+        """This config for data of ``n_data`` rows in dimension ``dim``.
+
+        The weights left at ``None`` become ``1 / dim`` and ``0.1 / dim``; a batch larger
+        than the data is a ``ValueError``.
+        """
+        if n_data < self.batch_size:
+            raise ArgumentValueError(
+                f"X has {n_data} rows, fewer than batch_size = {self.batch_size}; lower batch_size"
+            )
+        alpha_fwd = 1.0 / dim if self.alpha_fwd is None else self.alpha_fwd
+        alpha_inv = 0.1 / dim if self.alpha_inv is None else self.alpha_inv
+        return dataclasses.replace(self, alpha_fwd=alpha_fwd, alpha_inv=alpha_inv)
+
+    def as_dict(self) -> dict:
+        """The options as a plain dict (the init cloud, if any, stays an object)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+def _is_point_cloud(value) -> bool:
+    from ._point_cloud import TTPointCloud
+
+    return isinstance(value, TTPointCloud)
+
+
+#: Default options (the field defaults of :class:`FitConfig`).
+DEFAULTS = FitConfig().as_dict()
+
+#: The options that give the fit of the first release (no refinement): pass them to
+#: reproduce its results bitwise.
+LEGACY_OPTIONS = {"refine_sweeps": 0, "repair": False}

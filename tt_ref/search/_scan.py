@@ -1,0 +1,251 @@
+"""Candidate selection and the exact scans of the TT index (specs/index.md §Search, §Scans).
+
+After the beam (``_beam``) each query has distances to the leaves its beam reached.
+:func:`select_leaves` orders the nearest non-empty leaves and says how many of their
+vectors to scan; a scan then computes exact squared distances to those vectors and
+keeps the ``k`` nearest:
+
+* :func:`scan_gather` copies every candidate vector into a ``(b, C, D)`` block and runs
+  one batched product (few kernel launches: the GPU path, and the reference);
+* :func:`scan_lists` groups the (query, leaf) pairs by leaf and runs one matrix product
+  per probed leaf, between the queries that probe it and the leaf's stored rows (no
+  copy of stored vectors: the CPU path).
+
+Both see the candidates in the same order (query by query, leaves nearest first,
+storage order inside a leaf) and break ties alike, so they return the same ids unless
+two candidates' distances differ by rounding only.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .._backend import backend_name, to_ints, to_numpy, topk_smallest
+from ._beam import take_rows
+
+__all__ = ["select_leaves", "scan_gather", "scan_lists", "smallest_columns"]
+
+
+# --------------------------------------------------------------------------- leaves
+def select_leaves(scores, sizes, *, n_probe, n_candidates, n_nonempty: int, ntotal: int, xp):
+    """The nearest leaf buckets of each query and how many of their vectors to scan.
+
+    ``scores`` are :class:`~tt_ref.search._beam.LeafScores` whose empty leaves are at
+    ``inf`` (so they come last); ``sizes`` the ``(P,)`` bucket sizes. Returns
+    ``(leaves (b, L), take (b, L))``: bucket ids in ascending centre distance and the
+    number of vectors taken from each (the whole bucket, except that ``n_candidates``
+    cuts the last one and zeroes the rest).
+    """
+    n_leaves = scores.d.shape[1]
+
+    def nearest(width):
+        _, sel = smallest_columns(scores.d, width, xp=xp)
+        leaves = scores.leaf_ids(sel, xp)
+        return leaves, xp.reshape(xp.take(sizes, xp.reshape(leaves, (-1,))), leaves.shape)
+
+    if n_probe is not None:
+        return nearest(min(n_probe, n_leaves))
+    # Start from about twice the buckets a typical query needs; double while short
+    # (one host read per try: the usual first try is enough).
+    width = min(n_leaves, max(8, int(2 * n_candidates * n_nonempty / ntotal) + 1))
+    while True:
+        leaves, taken = nearest(width)
+        cum = xp.cumulative_sum(taken, axis=1)
+        if width == n_leaves or to_ints(xp.min(cum[:, -1]))[0] >= n_candidates:
+            break
+        width = min(n_leaves, 2 * width)
+    take = xp.clip(n_candidates - (cum - taken), 0, None)
+    return leaves, xp.minimum(taken, take)
+
+
+def smallest_columns(d, width: int, *, xp, method: str = "auto"):
+    """``topk_smallest(d, width)``: the same values and columns, ties to the smaller column.
+
+    ``method="threshold"`` finds the ``width`` smallest of each long row among the entries
+    below a threshold read off a sorted sample of the row (every ``s``-th column), so it
+    sorts a few hundred entries per row instead of partitioning thousands; rows where
+    the threshold catches fewer than ``width`` entries fall back to the plain top-k.
+    It costs one host read (the counts below the threshold), so ``"auto"`` takes it on
+    NumPy only, for rows at least 16 times longer than ``width``.
+    """
+    n_rows, n_cols = d.shape
+    if method == "auto":
+        method = "threshold" if backend_name(xp) == "numpy" and n_cols >= 16 * width else "topk"
+    if method == "topk" or n_rows == 0:
+        return topk_smallest(d, width, xp=xp)
+    stride = max(1, n_cols // (4 * width))
+    sample = xp.sort(d[:, ::stride], axis=1)
+    rank = min(sample.shape[1] - 1, (3 * width) // (2 * stride) + 1)
+    below = d <= sample[:, rank:rank + 1]
+    count = xp.sum(xp.astype(below, xp.int64), axis=1)
+    fewest, most = to_ints(xp.min(count), xp.max(count))
+    if fewest < width or 2 * most > n_cols:
+        return topk_smallest(d, width, xp=xp)
+    # Compact each row's entries below the threshold (column order kept), pad with inf.
+    cols = xp.nonzero(below)[1]
+    first = xp.cumulative_sum(count) - count
+    slot = xp.arange(most, dtype=xp.int64)[None, :]
+    valid = slot < count[:, None]
+    col = xp.take(cols, xp.clip(first[:, None] + slot, 0, cols.shape[0] - 1))
+    col = xp.where(valid, col, xp.zeros_like(col))
+    vals = take_rows(d, col, xp)
+    vals = xp.where(valid, vals, xp.full_like(vals, math.inf))
+    order = xp.astype(xp.argsort(vals, axis=1, stable=True)[:, :width], xp.int64)
+    return take_rows(vals, order, xp), take_rows(col, order, xp)
+
+
+def _pairs(leaves, take, xp):
+    """The (query, leaf) pairs with something to scan, in query-then-rank order."""
+    n_q, width = leaves.shape
+    take_flat = xp.reshape(take, (-1,))
+    nz = xp.nonzero(take_flat > 0)[0]
+    return nz // width, xp.take(xp.reshape(leaves, (-1,)), nz), xp.take(take_flat, nz)
+
+
+def _pad_rows(flat, totals, n_cols: int, fill, xp):
+    """Row-major runs of ``flat`` (``totals[b]`` for row ``b``) as an ``(b, n_cols)`` array, padded."""
+    n_q = totals.shape[0]
+    if flat.shape[0] == n_q * n_cols:
+        return xp.reshape(flat, (n_q, n_cols))  # every row full: the usual n_candidates case
+    slot = xp.arange(n_cols, dtype=xp.int64)[None, :]
+    start = xp.cumulative_sum(totals) - totals
+    src = xp.clip(start[:, None] + slot, 0, max(flat.shape[0] - 1, 0))
+    got = xp.reshape(xp.take(flat, xp.reshape(src, (-1,))), (n_q, n_cols)) if flat.shape[0] else src
+    return xp.where(slot < totals[:, None], got, xp.full_like(got, fill))
+
+
+# --------------------------------------------------------------------------- gather
+def scan_gather(q, leaves, take, lists, allowed, k: int, *, budget: int, xp):
+    """Exact re-rank by copying the candidate vectors (one batched product per row block).
+
+    ``allowed`` is None or an ``(N,)`` mask of storage rows that may be returned.
+    Returns ``(distances (b, k), ids (b, k), candidates scanned)``, padded with
+    ``inf`` / ``-1``.
+    """
+    pair_row, pair_leaf, pair_take = _pairs(leaves, take, xp)
+    totals = xp.sum(take, axis=1)
+    # The one host read of the scan: both sizes in one transfer (shapes are Python ints).
+    n_cand, n_cols = to_ints(xp.sum(totals), xp.max(totals))
+    n_cols = max(1, n_cols)
+    # Candidate c lives at storage row pos_flat[c]: runs of consecutive rows, one run
+    # per (query, leaf) pair.
+    excl = xp.cumulative_sum(pair_take) - pair_take
+    pos_flat = xp.arange(n_cand, dtype=xp.int64) + xp.repeat(xp.take(lists.offsets, pair_leaf) - excl, pair_take)
+    row_off = xp.cumulative_sum(totals) - totals
+    rows_per = max(1, budget // max(n_cols * lists.dim, 1))
+    out_d, out_i = [], []
+    for s in range(0, q.shape[0], rows_per):
+        e = min(s + rows_per, q.shape[0])
+        d, found = _rerank_rows(q[s:e, :], totals[s:e], row_off[s:e], pos_flat, n_cand, n_cols, lists,
+                                allowed, k, budget, xp)
+        out_d.append(d)
+        out_i.append(found)
+    return xp.concat(out_d, axis=0), xp.concat(out_i, axis=0), n_cand
+
+
+def _rerank_rows(q, totals, row_off, pos_flat, n_cand, n_cols, lists, allowed, k, budget, xp):
+    n_q = q.shape[0]
+    p = xp.arange(n_cols, dtype=xp.int64)[None, :]
+    valid = p < totals[:, None]
+    if n_cand == 0:
+        pos = xp.zeros((n_q, n_cols), dtype=xp.int64)
+        dots = xp.zeros((n_q, n_cols), dtype=q.dtype)
+    else:
+        src = xp.clip(xp.where(valid, row_off[:, None] + p, xp.zeros_like(p)), 0, n_cand - 1)
+        pos = xp.reshape(xp.take(pos_flat, xp.reshape(src, (-1,))), (n_q, n_cols))
+        dots = _dots_gather(q, pos, lists.vectors, budget, xp)
+    flat = xp.reshape(pos, (-1,))
+    d = xp.sum(q * q, axis=1)[:, None] - 2.0 * dots + xp.reshape(xp.take(lists.sq_norms, flat), pos.shape)
+    d = xp.clip(d, 0.0, None)
+    ok = valid
+    if allowed is not None:
+        ok = xp.logical_and(ok, xp.reshape(xp.take(allowed, flat), pos.shape))
+    d = xp.where(ok, d, xp.full_like(d, math.inf))
+    ids = xp.reshape(xp.take(lists.ids, flat), pos.shape)
+    return _top_k(d, ids, k, xp)
+
+
+def _dots_gather(q, pos, vectors, budget, xp):
+    n_q, n_cols = pos.shape
+    dim = vectors.shape[1]
+    rows_per = max(1, budget // max(n_cols * dim, 1))
+    out = []
+    for s in range(0, n_q, rows_per):
+        e = min(s + rows_per, n_q)
+        flat = xp.reshape(pos[s:e, :], (-1,))
+        block = xp.reshape(xp.take(vectors, flat, axis=0), (e - s, n_cols, dim))
+        out.append((block @ q[s:e, :, None])[:, :, 0])
+    return xp.concat(out, axis=0)
+
+
+def _top_k(d, ids, k, xp):
+    """Top ``k`` of each row of ``d`` (``inf`` means nothing), ids ``-1`` where nothing."""
+    n_q, n_cols = d.shape
+    if n_cols < k:
+        d = xp.concat([d, xp.full((n_q, k - n_cols), math.inf, dtype=d.dtype)], axis=1)
+        ids = xp.concat([ids, xp.full((n_q, k - n_cols), -1, dtype=ids.dtype)], axis=1)
+    vals, sel = topk_smallest(d, k, xp=xp)
+    found = take_rows(ids, sel, xp)
+    return vals, xp.where(xp.isinf(vals), xp.full_like(found, -1), found)
+
+
+# --------------------------------------------------------------------------- lists
+def scan_lists(q, leaves, take, lists, scan_rows, k: int, *, xp):
+    """Exact re-rank with one matrix product per probed leaf (no copy of stored vectors).
+
+    ``scan_rows`` is ``(N, D + 1)``: each stored vector and its squared norm (``inf`` for
+    rows a filter excludes). For a leaf probed by queries ``Q_l``,
+    ``[-2 Q_l, 1] @ [x, ||x||^2]^T`` gives ``||x||^2 - 2 q.x`` for all its vectors in one
+    product; ``||q||^2`` is added to the ``k`` kept only. Returns what :func:`scan_gather`
+    returns.
+    """
+    n_q = q.shape[0]
+    pair_row, pair_leaf, pair_take = _pairs(leaves, take, xp)
+    totals = xp.sum(take, axis=1)
+    n_pairs = pair_leaf.shape[0]
+    # Pairs grouped by leaf (queries ascending inside a leaf).
+    order = xp.argsort(pair_leaf, stable=True)
+    sorted_leaf = xp.take(pair_leaf, order)
+    is_first = xp.concat([xp.ones((min(n_pairs, 1),), dtype=xp.bool), sorted_leaf[1:] != sorted_leaf[:-1]])
+    group_first = xp.nonzero(is_first)[0]
+    counts = xp.concat([group_first[1:], xp.asarray([n_pairs], dtype=xp.int64)]) - group_first
+    group_leaf = xp.take(sorted_leaf, group_first)
+    starts = xp.take(lists.offsets, group_leaf)
+    sizes = xp.take(lists.offsets, group_leaf + 1) - starts
+    # The one host read of the scan: the two sizes and each group's rows, in one transfer.
+    sums = xp.stack([xp.sum(totals), xp.max(totals)])
+    host = to_numpy(xp.concat([sums, starts, sizes, counts])).tolist()
+    n_cand, n_cols = host[0], max(1, host[1])
+    n_groups = group_first.shape[0]
+    if n_cand == 0:
+        return (xp.full((n_q, k), math.inf, dtype=q.dtype), xp.full((n_q, k), -1, dtype=xp.int64), 0)
+    q_aug = xp.concat([-2.0 * q, xp.ones((n_q, 1), dtype=q.dtype)], axis=1)
+    sorted_row = xp.take(pair_row, order)
+    blocks, pos = [], 0
+    for start, size, count in zip(*(host[2 + j * n_groups: 2 + (j + 1) * n_groups] for j in range(3))):
+        queries = xp.take(q_aug, sorted_row[pos:pos + count], axis=0)
+        blocks.append(xp.reshape(queries @ xp.matrix_transpose(scan_rows[start:start + size, :]), (-1,)))
+        pos += count
+    blocks.append(xp.full((1,), math.inf, dtype=q.dtype))  # the padding entry, last
+    values = xp.concat(blocks)
+    # Where each pair's row of its leaf's block starts, back in pair order.
+    block_len = counts * sizes
+    block_base = xp.cumulative_sum(block_len) - block_len
+    in_group = xp.arange(n_pairs, dtype=xp.int64) - xp.repeat(group_first, counts)
+    sorted_base = xp.repeat(block_base, counts) + in_group * xp.repeat(sizes, counts)
+    pair_base = xp.take(sorted_base, xp.argsort(order))
+    excl = xp.cumulative_sum(pair_take) - pair_take
+    src = xp.arange(n_cand, dtype=xp.int64) + xp.repeat(pair_base - excl, pair_take)
+    src = _pad_rows(src, totals, n_cols, values.shape[0] - 1, xp)
+    d = xp.reshape(xp.take(values, xp.reshape(src, (-1,))), src.shape)
+    if n_cols < k:
+        d = xp.concat([d, xp.full((n_q, k - n_cols), math.inf, dtype=d.dtype)], axis=1)
+        src = xp.concat([src, xp.full((n_q, k - n_cols), values.shape[0] - 1, dtype=src.dtype)], axis=1)
+    vals, sel = topk_smallest(d, k, xp=xp)
+    # Storage row of each kept entry: its group, then its column inside the leaf.
+    entry = take_rows(src, sel, xp)
+    group = xp.clip(xp.searchsorted(block_base + block_len, entry, side="right"), 0, n_groups - 1)
+    row = xp.take(starts, group) + (entry - xp.take(block_base, group)) % xp.take(sizes, group)
+    ids = xp.reshape(xp.take(lists.ids, xp.reshape(row, (-1,))), row.shape)
+    dist = xp.clip(xp.sum(q * q, axis=1)[:, None] + vals, 0.0, None)
+    return dist, xp.where(xp.isinf(vals), xp.full_like(ids, -1), ids), n_cand
