@@ -36,6 +36,7 @@ import platform
 import pstats
 import sys
 import time
+import traceback
 
 import numpy as np
 
@@ -193,7 +194,8 @@ def bench_ann(report, X, quick, mode_sizes, ranks, backend, n_queries):
         sync()
         seconds = time.perf_counter() - start
         label = " ".join(f"{key}={value}" for key, value in budget.items())
-        report.add({"case": f"TTIndex {backend} {mode_sizes} {ranks} beam={beam} {label}", "queries": n_queries,
+        report.add({"case": f"TTIndex {backend} {mode_sizes} {ranks} beam={beam} {label}", "budget": label,
+                    "queries": n_queries,
                     "recall@10": tt_ref.recall_at_k(to_numpy(ids), true_ids), "qps": n_queries / seconds,
                     "build_s": build_s,
                     "distance_computations": index.last_search_stats.get("distance_computations_per_query")})
@@ -312,8 +314,10 @@ def ratios(rows, baseline, backends):
     return out_rows
 
 
-def _fmt(value, digits=3):
-    return "n/a" if value is None else f"{value:,.{digits}g}" if abs(value) < 1000 else f"{value:,.0f}"
+def _fmt(value, digits=3, suffix=""):
+    if value is None:
+        return "n/a"
+    return (f"{value:,.{digits}g}" if abs(value) < 1000 else f"{value:,.0f}") + suffix
 
 
 def _verdict(ok):
@@ -330,7 +334,7 @@ def summary_table(rows, baseline, device):
         ref = base_rows.get(fit["case"], {}).get("steps_per_s")
         ratio = fit["steps_per_s"] / ref if ref else None
         lines.append(f"| fit steps/s ({fit['case'][4:]}) | {_fmt(ref)} | {_fmt(fit['steps_per_s'])} | "
-                     f"{_fmt(ratio)}x | >= {TARGETS['fit']:g}x | {_verdict(None if ratio is None else ratio >= TARGETS['fit'])} |")
+                     f"{_fmt(ratio, suffix='x')} | >= {TARGETS['fit']:g}x | {_verdict(None if ratio is None else ratio >= TARGETS['fit'])} |")
     for row in (r for r in rows if r["case"].startswith("tt_svd ")):
         ref = base_rows.get(row["case"], {})
         for prefix, what in (("", "tt_svd"), ("round_", "round")):
@@ -339,12 +343,12 @@ def summary_table(rows, baseline, device):
             target = TARGETS["tt_svd"] if what == "tt_svd" and "16^6" in row["case"] else None
             ok = None if target is None or ratio is None else ratio >= target
             lines.append(f"| {what} {row['case'][7:]} (ms) | {_fmt(t_ref and 1e3 * t_ref)} | {_fmt(t and 1e3 * t)} | "
-                         f"{_fmt(ratio)}x | {f'>= {target:g}x' if target else ''} | {_verdict(ok)} |")
+                         f"{_fmt(ratio, suffix='x')} | {f'>= {target:g}x' if target else ''} | {_verdict(ok)} |")
     exact = next((r for r in rows if r["case"].startswith(f"exact search {device} ")), None)
     if exact:
         ref = base_rows.get(exact["case"].replace(f" {device} ", " numpy "), {}).get("qps")
         lines.append(f"| brute-force search QPS (same run) | {_fmt(ref)} | {_fmt(exact['qps'])} | "
-                     f"{_fmt(exact['qps'] / ref if ref else None)}x | the reference | |")
+                     f"{_fmt(exact['qps'] / ref if ref else None, suffix='x')} | the reference | |")
     index_rows = [r for r in rows if r["case"].startswith(f"TTIndex {device} ")]
     good = [r for r in index_rows if r["recall@10"] >= TARGETS["recall"]]
     if index_rows:
@@ -354,9 +358,9 @@ def summary_table(rows, baseline, device):
         ref = max((r["qps"] for r in base_good), default=None)
         qps = best["qps"] if best else None
         ok = None if best is None else qps >= TARGETS["qps"] and (exact is None or qps > exact["qps"])
-        where = best["case"].split(" beam=")[-1] + f", recall@10 {best['recall@10']:.3f}" if best else "no budget reached it"
+        where = f"{best.get('budget', '')}, recall@10 {best['recall@10']:.3f}" if best else "no budget reached it"
         lines.append(f"| TT index QPS at recall@10 >= {TARGETS['recall']} ({where}) | {_fmt(ref)} | {_fmt(qps)} | "
-                     f"{_fmt(qps / ref if qps and ref else None)}x | >= {TARGETS['qps']:,.0f} and > brute force | "
+                     f"{_fmt(qps / ref if qps and ref else None, suffix='x')} | >= {TARGETS['qps']:,.0f} and > brute force | "
                      f"{_verdict(False if best is None else ok)} |")
     return "\n".join(lines) + "\n"
 
@@ -418,17 +422,29 @@ def main(argv=None):
     if args.cpu_baseline:
         with open(args.cpu_baseline) as f:
             baseline = json.load(f)
+    failed = []
+
+    def part(name, fn, *fn_args):
+        # One part failing (a CuPy bug, say) must not cost the GPU window the other parts.
+        try:
+            fn(report, *fn_args)
+        except Exception as error:  # noqa: BLE001  (reported, and the exit status says so)
+            failed.append(name)
+            report.add({"case": f"error in {name}", "error": f"{type(error).__name__}: {error}",
+                        "traceback": traceback.format_exc(limit=8)})
+            print(traceback.format_exc(), file=sys.stderr, flush=True)
+
     try:
         if "tt" in parts:
-            bench_tt(report, args.quick, backends)
+            part("tt", bench_tt, args.quick, backends)
         if {"fit", "ann", "profile"} & set(parts):
             X = load_vectors(args.glove)
             if "fit" in parts:
-                bench_fit(report, X, args.quick, backends)
+                part("fit", bench_fit, X, args.quick, backends)
             if "ann" in parts:
-                bench_ann(report, X, args.quick, mode_sizes, ranks, backends[-1], args.n_queries)
+                part("ann", bench_ann, X, args.quick, mode_sizes, ranks, backends[-1], args.n_queries)
             if "profile" in parts:
-                bench_profile(report, X, backends[-1], mode_sizes, ranks, args.n_queries)
+                part("profile", bench_profile, X, backends[-1], mode_sizes, ranks, args.n_queries)
     finally:
         if baseline is not None:
             report.ratios = ratios(report.rows, baseline, backends)
@@ -436,7 +452,9 @@ def main(argv=None):
         if args.summary:
             with open(args.summary, "w") as f:
                 f.write(summary_table(report.rows, baseline, backends[-1]))
-    return 0
+                if failed:
+                    f.write(f"\nParts that failed (see the JSON's error rows): {', '.join(failed)}.\n")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

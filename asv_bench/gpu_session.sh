@@ -26,6 +26,7 @@ gpu=.gpu
 prepare() {
     local synthetic=0
     [ "${1:-}" = "--synthetic" ] && synthetic=1
+    export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
     mkdir -p "$gpu/wheels"
     python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
         --dest "$gpu/wheels" "array-api-compat>=1.11" "array-api-strict>=2.2" || return 1
@@ -86,7 +87,7 @@ EOF
 run() {
     local out=${1:?usage: gpu_session.sh run OUTDIR [--cpu-check]} mode=${2:-gpu}
     mkdir -p "$out"
-    export MPLBACKEND=Agg PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+    export MPLBACKEND=Agg PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
     use_wheels || return 1
     local start=$SECONDS backends tests data report_options
     if [ "$mode" = "--cpu-check" ]; then

@@ -38,5 +38,27 @@ def test_bench_tt_bad_arguments(tmp_path, capsys):
     """Bad arguments end with one clean error line."""
     assert main(["bench", "tt", "--repeat", "0"]) == 2
     assert "--repeat" in capsys.readouterr().err
-    assert main(["bench", "tt", "--quick", "--json", str(tmp_path / "missing" / "x.json")]) == 2
-    assert "--json" in capsys.readouterr().err
+    (tmp_path / "file").write_text("x")
+    assert main(["bench", "tt", "--quick", "--json", str(tmp_path / "file" / "x.json")]) == 2
+    err = capsys.readouterr().err
+    assert "--json" in err and "is a file" in err and err.startswith("tt-ref: error:")
+
+
+def test_bench_tt_creates_missing_folders_and_stops_on_ctrl_c(tmp_path, capsys, monkeypatch):
+    """specs/errors.md §Command line: missing parent folders are created; Ctrl-C keeps the finished
+    rows, marks them interrupted in the table and the JSON, exit 130."""
+    import tt_ref.cli._bench_tt as bench
+
+    real = bench._bench_round_dot_norm
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bench, "_bench_round_dot_norm", interrupted)
+    out = tmp_path / "new" / "rows.json"
+    assert main(["bench", "tt", "--quick", "--json", str(out)]) == 130
+    printed = capsys.readouterr().out
+    assert "INTERRUPTED" in printed and "tt_svd" in printed
+    payload = json.loads(out.read_text())
+    assert payload["interrupted"] is True and {r["case"].split()[0] for r in payload["rows"]} == {"tt_svd"}
+    monkeypatch.setattr(bench, "_bench_round_dot_norm", real)

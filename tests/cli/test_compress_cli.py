@@ -40,8 +40,8 @@ def test_compress_path_and_methods(tmp_path, capsys):
     """specs/baselines.md §Command line: a .npy path, a subset of methods, explicit TT configuration."""
     X = np.random.default_rng(0).normal(size=(300, 6)).astype(np.float32)
     np.save(tmp_path / "x.npy", X)
-    code = main(["compress", "--data", str(tmp_path / "x.npy"), "--budget", "0.2", "--methods", "tt", "random",
-                 "--mode-sizes", "4", "4", "--ranks", "3", "--steps", "3", "--batch-size", "32", "--no-progress",
+    code = main(["compress", "--data", str(tmp_path / "x.npy"), "--budget", "0.2", "--methods", "tt,random",
+                 "--mode-sizes", "4,4", "--ranks", "3", "--steps", "3", "--batch-size", "32", "--no-progress",
                  "--no-reference",
                  "--json", str(tmp_path / "o.json")])
     assert code == 0
@@ -58,9 +58,10 @@ def test_compress_path_and_methods(tmp_path, capsys):
         (["--budget", "0.0001"], "fewer than one point"),
         (["--data", "/no/such/file.npy"], "existing .npy/.npz/.fvecs"),
         (["--data", "nonsense"], "unknown data set"),
-        (["--mode-sizes", "4", "4"], "--mode-sizes and --ranks go together"),
+        (["--mode-sizes", "4,4"], "--mode-sizes and --ranks go together"),
         (["--steps", "0"], "--steps must be at least 1"),
         (["--plot", "out.jpg"], "--plot must end in .png"),
+        (["--lr", "nan"], "--lr must be a positive number"),
         (["--n-test", "5000"], "--n-test"),
     ],
 )

@@ -39,6 +39,8 @@ __all__ = [
     "normalize_rows",
     "sum_of_squares",
     "check_squares_in_range",
+    "scaled_to_safe_range",
+    "rescaled_value",
 ]
 
 
@@ -249,6 +251,53 @@ def check_squares_in_range(*arrays, names, xp, factor: float = 1.0) -> float:
     return amax
 
 
+def scaled_to_safe_range(*arrays, xp, n_terms: int | None = None):
+    """``(*[a / s for a in arrays], s)`` with ``s`` a power of two (a Python float) chosen on
+    the arrays' largest entry so that sums of ``n_terms`` squares (default: the row length
+    times 4) neither overflow nor underflow; ``s = 1`` and the arrays unchanged when they
+    already sit in the safe window (:func:`needs_scaling`). One host read.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import array_api_compat.numpy as xp
+    >>> y, s = scaled_to_safe_range(np.array([[3e300, 4e300]]), xp=xp)
+    >>> y.tolist(), s == 2.0 ** 998
+    ([[1.1199..., 1.4932...]], True)
+    """
+    present = [a for a in arrays if a.size > 0]
+    amax = max(to_floats(*(xp.max(xp.abs(a)) for a in present)), default=0.0) if present else 0.0
+    if n_terms is None:
+        n_terms = 4 * (int(present[0].shape[-1]) if present and present[0].ndim > 1 else 1)
+    if not math.isfinite(amax) or not needs_scaling(amax, arrays[0].dtype, n_terms=n_terms):
+        return (*arrays, 1.0)
+    scale = host_pow2_scale(amax)
+    return (*(a / scale for a in arrays), scale)
+
+
+def rescaled_value(value: float, scale: float, *, power: int, what: str) -> float:
+    """``value * scale**power`` as a Python float (float64), refusing a result beyond
+    float64's range with :class:`ArgumentValueError` naming ``what``.
+
+    Examples
+    --------
+    >>> rescaled_value(2.0, 2.0 ** 512, power=2, what="SW^2")
+    Traceback (most recent call last):
+    ...
+    tt_ref._backend._errors.ArgumentValueError: SW^2 is about 2^1025.0, above the largest float64 (1.8e+308); ...
+    """
+    result = value
+    for _ in range(power):
+        result = result * scale
+    if math.isinf(result):
+        log2 = math.log2(abs(value)) + power * math.log2(scale)
+        raise ArgumentValueError(
+            f"{what} is about 2^{log2:.1f}, above the largest float64 (1.8e+308); "
+            "rescale the inputs"
+        )
+    return result
+
+
 # --------------------------------------------------------------------------- distances
 def squared_distances(queries, base, *, xp=None, base_sq_norms=None):
     """``||q_i - b_j||^2`` for all pairs, as a ``(n_queries, n_base)`` array.
@@ -382,6 +431,7 @@ def nearest_neighbors(queries, base, k: int = 1, *, chunk_size: int | None = Non
         raise ArgumentValueError(
             f"the {what} exceed the largest {out.dtype} (the inputs reach {float(xp.max(xp.abs(queries))):.3g}"
             f" and {float(xp.max(xp.abs(base))):.3g}); "
-            + ("call with squared=False for distances, or use float64" if squared else "use float64")
+            + ("call with squared=False for distances" if squared else "rescale the inputs")
+            + (", or use float64" if out.dtype == xp.float32 else "")
         )
     return out, ids

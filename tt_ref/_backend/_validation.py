@@ -9,11 +9,23 @@ import operator
 from ._errors import ArgumentTypeError, ArgumentValueError
 from ._namespace import array_namespace
 
-def as_float_array(x, *, name: str, xp=None, ndim: int | None = None, check_values: bool = True):
+
+def as_float_array(x, *, name: str, xp=None, ndim: int | None = None, check_values: bool = True,
+                   nonempty: bool = False):
     """Validate an input array: a real floating array of ``ndim`` dimensions, finite.
 
-    Integer arrays are cast to float64. Lists and tuples are not accepted (the backend
-    would be ambiguous); NumPy arrays are.
+    Integer and bool arrays are cast to float64; float16 is refused. Lists, tuples,
+    Python scalars and ``None`` are not accepted (the backend would be ambiguous); NumPy
+    arrays are. With ``nonempty``, an array with a zero-length axis (no rows, or rows of
+    dimension 0) is refused. Every error names ``name`` (specs/errors.md §Arrays).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> as_float_array(np.zeros((0, 3)), name="X", ndim=2, nonempty=True)
+    Traceback (most recent call last):
+    ...
+    tt_ref._backend._errors.ArgumentValueError: X is empty (shape (0, 3)): it needs at least one row and one column
     """
     if xp is None:
         try:
@@ -33,6 +45,9 @@ def as_float_array(x, *, name: str, xp=None, ndim: int | None = None, check_valu
         )
     if ndim is not None and x.ndim != ndim:
         raise ArgumentValueError(f"{name} must have {ndim} dimensions, got shape {tuple(x.shape)}")
+    if nonempty and any(n == 0 for n in x.shape):
+        raise ArgumentValueError(
+            f"{name} is empty (shape {tuple(x.shape)}): it needs at least one row and one column")
     if check_values:
         check_finite(x, name=name, xp=xp)
     return x
@@ -49,6 +64,8 @@ def as_point_sets(a, b, *, names: tuple[str, str], check_values: bool = True, al
     b = as_float_array(b, name=names[1], xp=xp, ndim=2, check_values=check_values)
     if a.shape[1] != b.shape[1]:
         raise ArgumentValueError(f"{names[0]} has dimension {a.shape[1]} but {names[1]} has dimension {b.shape[1]}")
+    if a.shape[1] == 0:
+        raise ArgumentValueError(f"{names[0]} and {names[1]} have dimension 0: points need at least one coordinate")
     if a.dtype != b.dtype:
         raise ArgumentTypeError(f"{names[0]} ({a.dtype}) and {names[1]} ({b.dtype}) must share one dtype")
     for name, arr, may_be_empty in zip(names, (a, b), allow_empty):

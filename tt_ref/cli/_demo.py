@@ -126,7 +126,7 @@ def _run(args) -> int:
             watch.stop()
     if watch.requested:
         _say(f"\n{INTERRUPTED_NOTE}")
-        report.paragraph(f"**{INTERRUPTED_NOTE}.** Sections missing below were not run.")
+        report.paragraph(f"**{INTERRUPTED_NOTE}.** Sections missing below were not run.", at_top=True)
     seconds = time.perf_counter() - started
     results["seconds"] = seconds
     report.heading("Reproduce", 2)
@@ -216,8 +216,8 @@ def _index_section(X_train, X_test, settings, seed, progress, report, out, watch
     n, dim = X_train.shape
     k = 10
     mode_sizes, ranks = (8, 8), (8,)
-    index = TTIndex(dim, mode_sizes, ranks, seed=seed, steps=settings["index_steps"], progress=progress,
-                    batch_size=min(settings["batch_size"], n))
+    index = TTIndex(dim, mode_sizes, ranks, seed=seed, fit_options={
+        "steps": settings["index_steps"], "progress": progress, "batch_size": min(settings["batch_size"], n)})
     t0 = time.perf_counter()
     index.train(X_train)
     watch.checkpoint()  # an interrupted fit leaves a half-trained index: do not measure it

@@ -291,8 +291,9 @@ class Report:
     def heading(self, text: str, level: int = 2) -> None:
         self._parts.append("#" * level + " " + text + "\n")
 
-    def paragraph(self, text: str) -> None:
-        self._parts.append(text.strip() + "\n")
+    def paragraph(self, text: str, *, at_top: bool = False) -> None:
+        """Add a paragraph at the end (or, ``at_top``, right under the title)."""
+        self._parts.insert(1 if at_top else len(self._parts), text.strip() + "\n")
 
     def table(self, rows, columns, headers=None, *, digits: int = 3) -> None:
         self._parts.append(markdown_table(rows, columns, headers, digits=digits) + "\n")

@@ -37,6 +37,9 @@ class FitConfig:
     alpha_fwd, alpha_inv : float or None
         Weights of the forward (coverage) and inverse nearest-neighbour terms; ``None``
         means ``1 / D`` and ``0.1 / D`` (see :meth:`resolve`).
+    sw_weight : float
+        Weight of the sliced-Wasserstein term (>= 0; 0 fits the nearest-neighbour
+        terms alone).
     n_projections : int
         Sliced-Wasserstein directions per step (>= 1).
     batch_size : int
@@ -59,6 +62,9 @@ class FitConfig:
     refine_ridge : float
         Proximal weight of each least-squares solve, relative to the mean diagonal of
         its normal matrix (>= 0; keeps near-singular solves close to the current core).
+    init_sweeps : int
+        Least-squares sweeps on the initial cores, before the Adam steps (>= 0): an
+        initialization of every level from the data, not only the first.
 
     Examples
     --------
@@ -74,6 +80,7 @@ class FitConfig:
 
     alpha_fwd: float | None = None
     alpha_inv: float | None = None
+    sw_weight: float = 1.0
     n_projections: int = 64
     batch_size: int = 1024
     steps: int = 1000
@@ -83,6 +90,7 @@ class FitConfig:
     refine_rows: int | None = None
     repair: bool = False
     refine_ridge: float = 1e-6
+    init_sweeps: int = 0
 
     def __post_init__(self):
         check = object.__setattr__  # frozen: store the normalised values
@@ -90,6 +98,8 @@ class FitConfig:
             value = getattr(self, name)
             if value is not None:
                 check(self, name, check_real(value, name=name, minimum=0.0))
+        check(self, "sw_weight", check_real(self.sw_weight, name="sw_weight", minimum=0.0))
+        check(self, "init_sweeps", check_int(self.init_sweeps, name="init_sweeps", minimum=0))
         check(self, "n_projections", check_int(self.n_projections, name="n_projections", minimum=1))
         check(self, "batch_size", check_int(self.batch_size, name="batch_size", minimum=1))
         check(self, "steps", check_int(self.steps, name="steps", minimum=0))

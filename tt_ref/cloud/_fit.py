@@ -90,11 +90,16 @@ class FitResult:
 
 
 # --------------------------------------------------------------------------- one step
-def _losses_and_grad(cores, data_batch, multi, directions, alpha_fwd, alpha_inv, xp):
-    """Loss terms (0-d arrays) and the gradient wrt the cores for one batch."""
+def _losses_and_grad(cores, data_batch, multi, directions, alpha_fwd, alpha_inv, xp, sw_weight=1.0):
+    """Loss terms (0-d arrays) and the gradient wrt the cores for one batch.
+
+    ``loss = sw_weight * sw + alpha_fwd * nn_forward + alpha_inv * nn_inverse``.
+    """
     rights = _right_partials(cores, multi, xp)
     points = _first_core_apply(cores[0], multi[:, 0], rights[0], xp)
     sw, grad = _sliced_wasserstein(data_batch, points, directions, xp)
+    if sw_weight != 1.0:  # (1.0 keeps the arithmetic of the method as first released)
+        grad = sw_weight * grad
     terms = {"sw": sw}
     rows_multi, rows_rights, rows_grad = multi, rights, grad
     if alpha_fwd > 0 or alpha_inv > 0:
@@ -121,11 +126,11 @@ def _losses_and_grad(cores, data_batch, multi, directions, alpha_fwd, alpha_inv,
     zero = xp.zeros((), dtype=points.dtype)
     terms.setdefault("nn_forward", zero)
     terms.setdefault("nn_inverse", zero)
-    total = terms["sw"] + alpha_fwd * terms["nn_forward"] + alpha_inv * terms["nn_inverse"]
+    total = sw_weight * terms["sw"] + alpha_fwd * terms["nn_forward"] + alpha_inv * terms["nn_inverse"]
     return total, terms, _cores_gradient(cores, rows_multi, rows_grad, xp, rights=rows_rights)
 
 
-def _evaluate(cores, batch, alpha_fwd, alpha_inv, xp):
+def _evaluate(cores, batch, alpha_fwd, alpha_inv, xp, sw_weight=1.0):
     data_batch, multi, directions = batch
     rights = _right_partials(cores, multi, xp)
     points = _first_core_apply(cores[0], multi[:, 0], rights[0], xp)
@@ -135,7 +140,7 @@ def _evaluate(cores, batch, alpha_fwd, alpha_inv, xp):
     inv = xp.mean(xp.min(d2, axis=0))
     sw, fwd, inv = to_floats(sw, fwd, inv)  # one device-to-host read for the three terms
     values = {"sw": sw, "nn_forward": fwd, "nn_inverse": inv}
-    values["loss"] = values["sw"] + alpha_fwd * values["nn_forward"] + alpha_inv * values["nn_inverse"]
+    values["loss"] = sw_weight * values["sw"] + alpha_fwd * values["nn_forward"] + alpha_inv * values["nn_inverse"]
     return values
 
 
@@ -154,7 +159,7 @@ def _unflatten(flat, shapes, xp):
     return tuple(out)
 
 
-def _fit_step(params, cores, batch, state, lr, alpha_fwd, alpha_inv, xp):
+def _fit_step(params, cores, batch, state, lr, alpha_fwd, alpha_inv, xp, sw_weight=1.0):
     """One optimisation step of the flat parameter vector ``params[0]`` whose values
     ``cores`` hold; returns the new ``(params, state, cores)``, the cores as views.
 
@@ -163,7 +168,7 @@ def _fit_step(params, cores, batch, state, lr, alpha_fwd, alpha_inv, xp):
     reads (specs/gpu.md §Sync points).
     """
     data_batch, multi, directions = batch
-    _, _, grads = _losses_and_grad(cores, data_batch, multi, directions, alpha_fwd, alpha_inv, xp)
+    _, _, grads = _losses_and_grad(cores, data_batch, multi, directions, alpha_fwd, alpha_inv, xp, sw_weight)
     params, state = adam_step(params, (_flatten(grads, xp),), state, lr=lr)
     return params, state, _unflatten(params[0], [tuple(c.shape) for c in cores], xp)
 
@@ -235,7 +240,8 @@ class BestTracker:
 
     def record(self, step: int, cores, xp) -> bool:
         """Evaluate ``cores`` at ``step``; True when the callback asks to stop."""
-        values = _evaluate(cores, self.eval_batch, self.config.alpha_fwd, self.config.alpha_inv, xp)
+        config = self.config
+        values = _evaluate(cores, self.eval_batch, config.alpha_fwd, config.alpha_inv, xp, config.sw_weight)
         values = {key: value * self.scale * self.scale for key, value in values.items()}
         self.history["step"].append(step)
         for key in ("loss", "sw", "nn_forward", "nn_inverse"):
@@ -259,7 +265,8 @@ def _run_adam(cores, stream: BatchStream, tracker: BestTracker, config: FitConfi
         for step in range(1, steps + 1):
             batch = stream.next_batch(steps - step + 1)
             lr = _learning_rate(config.lr, step - 1, steps)
-            params, state, cores = _fit_step(params, cores, batch, state, lr, config.alpha_fwd, config.alpha_inv, xp)
+            params, state, cores = _fit_step(params, cores, batch, state, lr, config.alpha_fwd, config.alpha_inv, xp,
+                                             config.sw_weight)
             bar.update(1)
             if (step % eval_every == 0 or step == steps) and tracker.record(step, cores, xp):
                 break
@@ -369,6 +376,10 @@ def fit_point_cloud(X, mode_sizes, ranks, *, seed=0, backend: str | None = None,
         cores = (begin[0] / scale,) + tuple(begin[1:])
     else:
         cores = _initial_cores(work, mode_sizes, ranks, config.init, rng, xp)
+    if config.init_sweeps > 0:
+        from ._refine import refine_cores
+
+        cores, _ = refine_cores(cores, work, config.init_sweeps, config, rng, xp)
 
     def to_cloud(cs):
         return TTPointCloud._from_cores((cs[0] * scale,) + tuple(cs[1:]))
@@ -384,7 +395,7 @@ def fit_point_cloud(X, mode_sizes, ranks, *, seed=0, backend: str | None = None,
     if config.refine_sweeps > 0 and not interrupted:
         from ._refine import refine_cores
 
-        best, refinement = refine_cores(best, work, config, rng, xp)
+        best, refinement = refine_cores(best, work, config.refine_sweeps, config, rng, xp)
         refinement["quantization"] = [value * scale * scale for value in refinement["quantization"]]
     return FitResult(
         cloud=to_cloud(best),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._backend import array_namespace, as_float_array, default_rng, random_choice, scatter_add
-from .._backend._neighbors import nearest_neighbors, squared_distances
+from .._backend._neighbors import nearest_neighbors, scaled_to_safe_range, squared_distances
 
 __all__ = ["kmeans"]
 
@@ -81,6 +81,9 @@ def kmeans(X, n_clusters: int, *, n_iter: int = 20, seed=0):
     """
     xp = array_namespace(X, names=("X",))
     X = as_float_array(X, name="X", xp=xp, ndim=2)
+    # Divide by a power of two when squared distances would overflow or underflow
+    # (exact; a no-op in the normal range): k-means++ weights and Lloyd see the same data.
+    X, scale = scaled_to_safe_range(X, xp=xp)
     n = X.shape[0]
     if isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer)):
         raise TypeError(f"n_clusters must be an integer, got {n_clusters!r}")
@@ -110,4 +113,4 @@ def kmeans(X, n_clusters: int, *, n_iter: int = 20, seed=0):
         labels = new_labels
         if not changed:
             break
-    return centres, labels
+    return (centres * scale if scale != 1.0 else centres), labels

@@ -11,7 +11,7 @@ tolerances: ``specs/losses.md``.
 from __future__ import annotations
 
 from .._backend import array_namespace, as_float_array, as_point_sets, scatter_add, take_along_last_axis
-from .._backend._neighbors import nearest_neighbors
+from .._backend._neighbors import check_squares_in_range, nearest_neighbors, sum_of_squares
 from ._kernels import _cores_gradient
 from ._point_cloud import TTPointCloud
 
@@ -21,6 +21,7 @@ __all__ = ["sliced_wasserstein", "nn_forward", "nn_inverse", "cores_gradient"]
 # --------------------------------------------------------------------------- validation
 def _two_batches(a, b, names, *, same_size: bool = False):
     a, b, xp = as_point_sets(a, b, names=names)
+    check_squares_in_range(a, b, names=names, xp=xp)  # values must be representable
     if same_size and a.shape[0] != b.shape[0]:
         raise ValueError(
             f"{names[0]} and {names[1]} must have the same number of rows (equal-size batches), "
@@ -42,7 +43,7 @@ def _sliced_wasserstein(data_batch, point_batch, directions, xp):
     rank = xp.argsort(order, axis=-1, stable=True)  # inverse permutation
     matched = take_along_last_axis(data_sorted, rank, xp=xp)  # data order statistic matched to each point
     diff = point_rows - matched  # (L, B)
-    value = xp.sum(diff * diff) / (batch * n_dirs)
+    value = sum_of_squares(diff, xp=xp) / (batch * n_dirs)
     grad = (2.0 / (batch * n_dirs)) * (xp.matrix_transpose(diff) @ xp.matrix_transpose(directions))
     return value, grad
 
@@ -52,7 +53,7 @@ def _nn_forward(data_batch, point_batch, xp):
     ids = ids[:, 0]
     diff = xp.take(point_batch, ids, axis=0) - data_batch  # (B_data, D)
     n_data = data_batch.shape[0]
-    value = xp.sum(diff * diff) / n_data
+    value = sum_of_squares(diff, xp=xp) / n_data
     grad = scatter_add(point_batch.shape[0], ids, (2.0 / n_data) * diff, xp=xp)
     return value, grad
 
@@ -61,7 +62,7 @@ def _nn_inverse(point_batch, data_batch, xp):
     _, ids = nearest_neighbors(point_batch, data_batch, 1, check_values=False)
     diff = point_batch - xp.take(data_batch, ids[:, 0], axis=0)
     n_points = point_batch.shape[0]
-    value = xp.sum(diff * diff) / n_points
+    value = sum_of_squares(diff, xp=xp) / n_points
     return value, (2.0 / n_points) * diff
 
 

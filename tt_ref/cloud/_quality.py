@@ -17,7 +17,7 @@ from __future__ import annotations
 import operator
 
 from .._backend import as_float_array, as_point_sets, random_choice, random_normal
-from .._backend._neighbors import nearest_neighbors
+from .._backend._neighbors import nearest_neighbors, nearest_neighbors_scaled, rescaled_value, scaled_to_safe_range  # noqa: F401
 
 __all__ = [
     "sliced_wasserstein_distance",
@@ -99,6 +99,8 @@ def sliced_wasserstein_distance(A, B, *, n_projections: int = DEFAULT_PROJECTION
         theta = xp.astype(theta, A.dtype)
     n, m = A.shape[0], B.shape[0]
     n_dirs = theta.shape[1]
+    # A power of two out of both sets (exact) when squares would leave the range.
+    A, B, scale = scaled_to_safe_range(A, B, xp=xp)
     if n != m:
         # Merged breakpoints in units of 1/(n m): A steps at i*m, B steps at j*n.
         steps = xp.sort(xp.concat([xp.arange(1, n + 1, dtype=xp.int64) * m,
@@ -121,15 +123,17 @@ def sliced_wasserstein_distance(A, B, *, n_projections: int = DEFAULT_PROJECTION
             diff = xp.take(proj_a, idx_a, axis=0) - xp.take(proj_b, idx_b, axis=0)
             total += float(xp.sum(weights[:, None] * (diff * diff)))
     sw2 = max(total / n_dirs, 0.0)
-    return sw2 if squared else sw2 ** 0.5
+    if squared:
+        return rescaled_value(sw2, scale, power=2, what="SW_2^2")
+    return rescaled_value(sw2 ** 0.5, scale, power=1, what="SW_2")
 
 
 def _mean_nearest(queries, base, chunk_size, max_queries, seed, xp):
     if max_queries is not None and queries.shape[0] > max_queries:
         rows = random_choice(seed, queries.shape[0], int(max_queries), xp=xp)
         queries = xp.take(queries, rows, axis=0)
-    d2, _ = nearest_neighbors(queries, base, 1, chunk_size=chunk_size, check_values=False)
-    return float(xp.mean(d2))
+    d2, _, scale = nearest_neighbors_scaled(queries, base, 1, chunk_size=chunk_size, check_values=False)
+    return rescaled_value(float(xp.mean(d2)), float(scale), power=2, what="the mean squared distance")
 
 
 def coverage_error(data, compressed, *, chunk_size: int | None = None, max_points: int | None = None,

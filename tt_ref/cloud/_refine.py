@@ -282,8 +282,11 @@ def _targeted_slabs(cores, j, rows_x, rows_multi, xp):
 
 
 # --------------------------------------------------------------------------- the sweeps
-def refine_cores(cores, work, config, rng, xp):
-    """``config.refine_sweeps`` Lloyd sweeps on (a subsample of) ``work``; returns ``(cores, info)``.
+def refine_cores(cores, work, sweeps, config, rng, xp):
+    """``sweeps`` Lloyd sweeps on (a subsample of) ``work``; returns ``(cores, info)``.
+
+    ``config`` gives ``refine_rows`` (a subsample drawn from ``rng``), ``repair`` and
+    ``refine_ridge``.
 
     ``info["quantization"]`` holds the mean squared distance of the rows to their
     assigned point before the first sweep and after each one (never increasing);
@@ -298,7 +301,7 @@ def refine_cores(cores, work, config, rng, xp):
     errors = quantization_errors(cores, rows, multi, xp)
     history = [to_floats(xp.mean(errors))[0]]
     info = {"quantization": history, "repaired": 0, "rejected": 0, "rows": int(rows.shape[0])}
-    for _ in range(config.refine_sweeps):
+    for _ in range(sweeps):
         if config.repair:
             cores, multi, errors, repaired = repair_empty_slabs(cores, rows, multi, errors, xp)
             info["repaired"] += repaired

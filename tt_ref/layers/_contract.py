@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 __all__ = ["sweep_forward", "sweep_backward", "reversed_cores", "transposed_cores", "reverse_modes",
-           "dense_gradient_to_cores"]
+           "dense_matrix", "dense_gradient_to_cores"]
 
 
 def reversed_cores(cores, xp) -> tuple:
@@ -93,6 +93,46 @@ def sweep_backward(grad_y, states, cores, row_shape, col_shape, xp, *, need_inpu
         else:
             grad_x = xp.reshape(prev, (batch, math.prod(col_shape)))
     return grad_x, tuple(grads)
+
+
+def dense_matrix(cores, row_shape, col_shape, split: int, xp):
+    """The dense ``(M, N)`` matrix, the cores multiplied from both ends towards ``split``.
+
+    Cores ``0..split-1`` are multiplied left to right into ``(prod_{l<split} m_l n_l,
+    r_split)``, cores ``split..d-1`` right to left into ``(r_split, prod_{l>=split} m_l
+    n_l)``, and one product joins them; ``split`` = 0 or d is a one-sided sweep (what
+    :func:`tt_ref.to_dense` does). ``_cost.dense_split`` picks the split of least work:
+    large ranks in the middle of the train make a one-sided sweep carry huge partial
+    products.
+    """
+    d = len(cores)
+    sizes = [m * n for m, n in zip(row_shape, col_shape)]
+    merged = [xp.reshape(c, (c.shape[0], s, c.shape[3])) for c, s in zip(cores, sizes)]
+    left = None  # (prod_{l<=k} m_l n_l, r_{k+1})
+    for k in range(split):
+        rank_in, size, rank_out = merged[k].shape
+        if left is None:
+            left = xp.reshape(merged[k], (size, rank_out))  # r_0 = 1
+        else:
+            left = xp.reshape(left @ xp.reshape(merged[k], (rank_in, size * rank_out)), (left.shape[0] * size, rank_out))
+    right = None  # (r_k, prod_{l>=k} m_l n_l)
+    for k in range(d - 1, split - 1, -1):
+        rank_in, size, rank_out = merged[k].shape
+        if right is None:
+            right = xp.reshape(merged[k], (rank_in, size))  # r_d = 1
+        else:
+            right = xp.reshape(xp.reshape(merged[k], (rank_in * size, rank_out)) @ right,
+                               (rank_in, size * right.shape[1]))
+    if left is None:
+        product = right
+    elif right is None:
+        product = left
+    else:
+        product = left @ right
+    # (m_1, n_1, ..., m_d, n_d) -> (m_1..m_d, n_1..n_d)
+    tensor = xp.reshape(product, tuple(s for m, n in zip(row_shape, col_shape) for s in (m, n)))
+    tensor = xp.permute_dims(tensor, tuple(range(0, 2 * d, 2)) + tuple(range(1, 2 * d, 2)))
+    return xp.reshape(tensor, (math.prod(row_shape), math.prod(col_shape)))
 
 
 def dense_gradient_to_cores(grad_w, cores, row_shape, col_shape, xp) -> tuple:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-__all__ = ["PATHS", "SAVINGS", "sweep_cost", "dense_cost", "gradient_cost", "state_sizes",
-           "forward_costs", "backward_costs", "choose_path", "memory_elements"]
+__all__ = ["PATHS", "SAVINGS", "sweep_cost", "dense_split", "dense_cost", "dense_workspace", "gradient_cost",
+           "state_sizes", "forward_costs", "backward_costs", "choose_path", "memory_elements"]
 
 #: Contraction orders of the forward pass, in the order ties are broken.
 PATHS = ("left_to_right", "right_to_left", "dense")
@@ -43,13 +43,35 @@ def sweep_cost(row_shape, col_shape, ranks, batch: int) -> int:
     )
 
 
-def dense_cost(row_shape, col_shape, ranks) -> int:
-    """Multiply-adds of ``to_dense``: ``sum_k r_{k-1} r_k prod_{l<=k} m_l n_l``."""
+def _split_parts(row_shape, col_shape, ranks, split: int):
+    """``(multiply-adds, largest left partial, largest right partial)`` of ``dense_matrix``
+    with this ``split`` (``_contract.dense_matrix``)."""
     d = len(row_shape)
-    return sum(
-        ranks[k] * ranks[k + 1] * math.prod(m * n for m, n in zip(row_shape[: k + 1], col_shape[: k + 1]))
-        for k in range(d)
-    )
+    sizes = [m * n for m, n in zip(row_shape, col_shape)]
+    prefix = [math.prod(sizes[:k]) for k in range(d + 1)]
+    suffix = [math.prod(sizes[k:]) for k in range(d + 1)]
+    left = sum(ranks[k] * ranks[k + 1] * prefix[k + 1] for k in range(1, split))
+    right = sum(ranks[k] * ranks[k + 1] * suffix[k] for k in range(split, d - 1))
+    join = prefix[d] * ranks[split] if 0 < split < d else 0
+    left_size = max((prefix[k + 1] * ranks[k + 1] for k in range(split)), default=0)
+    right_size = max((ranks[k] * suffix[k] for k in range(split, d)), default=0)
+    return left + right + join, left_size, right_size
+
+
+def dense_split(row_shape, col_shape, ranks) -> tuple[int, int]:
+    """``(split, multiply-adds)`` of the cheapest way to form the dense matrix: cores
+    ``< split`` multiplied from the left, the others from the right, one product joining
+    them (``sum_{0<k<s} r_k r_{k+1} prod_{l<=k} m_l n_l + sum_{s<=k<d-1} r_k r_{k+1}
+    prod_{l>=k} m_l n_l + M N r_s``, the last term only for ``0 < s < d``). Ties go to
+    the smallest split."""
+    costs = [_split_parts(row_shape, col_shape, ranks, split)[0] for split in range(len(row_shape) + 1)]
+    best = min(range(len(costs)), key=lambda split: costs[split])
+    return best, costs[best]
+
+
+def dense_cost(row_shape, col_shape, ranks) -> int:
+    """Multiply-adds of the dense matrix by the best split (:func:`dense_split`)."""
+    return dense_split(row_shape, col_shape, ranks)[1]
 
 
 def gradient_cost(row_shape, col_shape, ranks) -> int:
@@ -132,7 +154,8 @@ def memory_elements(row_shape, col_shape, ranks, batch: int, path: str, saving: 
         states = state_sizes(*_reversed(row_shape, col_shape, ranks), batch)
     else:
         states = state_sizes(row_shape, col_shape, ranks, batch)
-    to_cores = big_m * big_n + _gradient_workspace(row_shape, col_shape, ranks)
+    # dL/dW = G^T x: tensordot copies G^T (B M) beside its (M, N) result; then the contraction.
+    to_cores = big_m * big_n + max(_gradient_workspace(row_shape, col_shape, ranks), batch * big_m)
     if saving == "lean":
         saved = batch * big_n
         peak = max(to_cores, _forward_workspace(col_shape, row_shape, ranks, batch)) + n_params
@@ -154,19 +177,24 @@ def _sweep_workspace(states) -> int:
 
 def _forward_workspace(row_shape, col_shape, ranks, batch: int) -> int:
     """Peak of a forward that keeps nothing, along the path :func:`choose_path` picks:
-    a sweep as :func:`_sweep_workspace`; the dense path ``to_dense`` (two consecutive
-    partial products, each at most ``D = max_k r_k prod_{l<=k} m_l n_l``, then the
-    permuted copy), the transposed copy ``tensordot`` makes and the output:
-    ``2 D + 2 M N + B M``."""
+    a sweep as :func:`_sweep_workspace`; the dense path :func:`dense_workspace`, the
+    transposed copy ``tensordot`` may make and the output: ``dense_workspace + M N + B M``."""
     path = choose_path(row_shape, col_shape, ranks, batch, None)
     big_m, big_n = math.prod(row_shape), math.prod(col_shape)
     if path == "dense":
-        sizes = [m * n for m, n in zip(row_shape, col_shape)]
-        largest = max(ranks[k + 1] * math.prod(sizes[: k + 1]) for k in range(len(sizes)))
-        return 2 * largest + 2 * big_m * big_n + batch * big_m
+        return dense_workspace(row_shape, col_shape, ranks) + big_m * big_n + batch * big_m
     if path == "right_to_left":
         return _sweep_workspace(state_sizes(*_reversed(row_shape, col_shape, ranks), batch))
     return _sweep_workspace(state_sizes(row_shape, col_shape, ranks, batch))
+
+
+def dense_workspace(row_shape, col_shape, ranks) -> int:
+    """Elements held while the dense matrix is formed at the best split: two consecutive
+    partial products on each side (each at most the largest on its side), the joined
+    product and its permuted copy (``2 (L + R) + 2 M N``)."""
+    split, _ = dense_split(row_shape, col_shape, ranks)
+    _, left, right = _split_parts(row_shape, col_shape, ranks, split)
+    return 2 * (left + right) + 2 * math.prod(row_shape) * math.prod(col_shape)
 
 
 def _gradient_workspace(row_shape, col_shape, ranks) -> int:

@@ -13,16 +13,17 @@ import math
 from dataclasses import dataclass
 
 from .._backend import ArgumentTypeError, ArgumentValueError, array_namespace, as_float_array, check_choice, check_int
-from ..tt import TTMatrix, to_dense
+from ..tt import TTMatrix
 from ._contract import (
     dense_gradient_to_cores,
+    dense_matrix,
     reverse_modes,
     reversed_cores,
     sweep_backward,
     sweep_forward,
     transposed_cores,
 )
-from ._cost import PATHS, SAVINGS, backward_costs, choose_path, forward_costs, memory_elements
+from ._cost import PATHS, SAVINGS, backward_costs, choose_path, dense_split, forward_costs, memory_elements
 
 __all__ = ["TTMLinearSaved", "TTMLinearGradients", "ttm_linear", "ttm_linear_forward", "ttm_linear_backward",
            "ttm_linear_cost"]
@@ -138,7 +139,8 @@ def _apply(x2, weight: TTMatrix, path: str, xp, *, keep: bool):
         y_rev, states = sweep_forward(x_rev, reversed_cores(weight.cores, xp), rev_rows, rev_cols, xp,
                                       keep_states=keep)
         return reverse_modes(y_rev, rev_rows, xp), states
-    dense = to_dense(weight)
+    split, _ = dense_split(row_shape, col_shape, weight.ranks)
+    dense = dense_matrix(weight.cores, row_shape, col_shape, split, xp)
     y2 = xp.tensordot(x2, dense, axes=([1], [1]))
     return y2, ((x2, dense) if keep else ())
 

@@ -33,13 +33,16 @@ def bank_size(bank) -> int:
     return int(bank.n_points) if is_point_cloud(bank) else int(bank.shape[0])
 
 
-def check_data(X, *, name: str = "X", xp=None):
-    """``X`` as a finite real floating ``(N, D)`` array with ``N >= 1`` and ``D >= 1``."""
-    X = as_float_array(X, name=name, xp=xp, ndim=2)
+def check_data(X, *, name: str = "X", xp=None, check_values: bool = True):
+    """``X`` as a real floating ``(N, D)`` array with ``N >= 1`` and ``D >= 1`` (and finite, if ``check_values``)."""
+    X = as_float_array(X, name=name, xp=xp, ndim=2, check_values=check_values)
     if X.shape[0] == 0:
         raise ArgumentValueError(f"{name} is empty (shape {tuple(X.shape)}): a memory bank needs at least one point")
     if X.shape[1] == 0:
-        raise ArgumentValueError(f"{name} has 0 columns (shape {tuple(X.shape)}): points need at least one feature")
+        raise ArgumentValueError(
+            f"{name} has 0 feature(s) (shape={tuple(X.shape)}) while a minimum of 1 is required: "
+            "points need at least one coordinate"
+        )
     return X
 
 

@@ -28,7 +28,7 @@ from .._backend import (
     to_numpy,
     topk_smallest,
 )
-from ._banks import BANK_KINDS, bank_dim, bank_size, compress_bank, is_point_cloud
+from ._banks import BANK_KINDS, bank_dim, bank_size, check_data, compress_bank, is_point_cloud
 from ._distances import index_kth_distances, kth_smallest_distances, row_max_abs
 from ._params import ParamsMixin
 
@@ -136,13 +136,7 @@ class KNNDetector(ParamsMixin):
         """
         options = self._checked_params()
         X, x_max, xp = _check_input(X, name="X")
-        if X.shape[0] == 0:
-            raise ArgumentValueError(f"X is empty (shape {tuple(X.shape)}): a memory bank needs at least one normal row")
-        if X.shape[1] == 0:
-            raise ArgumentValueError(
-                f"X has 0 feature(s) (shape={tuple(X.shape)}) while a minimum of 1 is required: "
-                "points need at least one coordinate"
-            )
+        check_data(X, name="X", xp=xp, check_values=False)
         backend = backend_name(xp)
         bank, n_params, bank_max = self._make_bank(X, x_max, xp, backend, options)
         self_bank = isinstance(self.bank, str) and self.bank == "full"

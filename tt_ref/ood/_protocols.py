@@ -49,24 +49,26 @@ def check_labels(labels, *, name: str = "labels") -> np.ndarray:
         values = np.asarray(to_numpy(labels))
     except (TypeError, ValueError) as exc:
         raise ArgumentTypeError(f"{name} must be an array of integer class labels, got {type(labels).__name__}") from exc
-    if values.ndim == 2 and values.shape[1] == 1:
-        values = values[:, 0]
-    if values.ndim != 1:
-        raise ArgumentValueError(f"{name} must be one class label per row (1-D), got shape {values.shape}")
     kind = values.dtype.kind
-    if kind in "biu":
-        return values.astype(np.int64)
-    if kind != "f":
-        what = "strings" if kind in "USO" else "values"
+    if kind not in "biuf":
+        what = "strings" if kind in "US" else "values"
         raise ArgumentTypeError(
             f"{name} must be integer class labels, got {what} of dtype {values.dtype}; map them to integers "
             "first, e.g. numpy.unique(labels, return_inverse=True)[1]"
         )
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.ndim != 1:
+        raise ArgumentValueError(f"{name} must be one class label per row (1-D), got shape {values.shape}")
+    if kind in "biu":
+        return values.astype(np.int64)
     bad = ~np.isfinite(values) | (values != np.round(values))
     if np.any(bad):
         raise ArgumentValueError(
             f"{name} must be whole-number class labels, got {float(values[bad][0])!r} (a float that is not an integer)"
         )
+    if np.any(np.abs(values) > 2.0**53):
+        raise ArgumentValueError(f"{name} given as floats must be integers within +-2**53 (exact in float64)")
     return values.astype(np.int64)
 
 

@@ -20,6 +20,7 @@ from .._backend import (
     from_numpy,
     namespace_for,
     to_ints,
+    to_numpy,
 )
 
 __all__ = ["InvertedLists", "MAX_ID", "isin_sorted"]
@@ -78,6 +79,14 @@ class InvertedLists:
         lists._rows = _with_norms(vectors, xp)
         lists._ids = xp.astype(ids, xp.int64)
         lists._offsets = xp.astype(offsets, xp.int64)
+        return lists
+
+    def to_backend(self, backend: str) -> "InvertedLists":
+        """A copy on ``backend`` (the same values, norms included)."""
+        xp = namespace_for(backend)
+        lists = InvertedLists(self.n_buckets, self.dim, xp.float64, xp=xp, next_id=self.next_id)
+        lists._rows, lists._ids, lists._offsets = (from_numpy(to_numpy(a), xp) for a in (self._rows, self._ids,
+                                                                                          self._offsets))
         return lists
 
     # ------------------------------------------------------------------ pickling
@@ -194,8 +203,10 @@ class InvertedLists:
             return
         all_buckets = xp.concat([self.bucket_of_rows(), buckets])
         order = xp.argsort(all_buckets, stable=True)
-        new_rows = _with_norms(xp.astype(vectors, self.dtype), xp)
-        self._rows = xp.take(xp.concat([self._rows, new_rows], axis=0), order, axis=0)
+        # Norms of the merged, sorted block (NumPy's float sums can depend on a row's
+        # memory alignment: computing them here keeps them as they always were).
+        merged = xp.concat([self.vectors, xp.astype(vectors, self.dtype)], axis=0)
+        self._rows = _with_norms(xp.take(merged, order, axis=0), xp)
         self._ids = xp.take(xp.concat([self._ids, ids]), order)
         sorted_buckets = xp.take(all_buckets, order)
         self._offsets = xp.searchsorted(sorted_buckets, xp.arange(self.n_buckets + 1, dtype=xp.int64), side="left")

@@ -9,7 +9,6 @@ violation is a :class:`tt_ref.FileFormatError` naming the file and the field.
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 import zipfile
@@ -53,7 +52,7 @@ def save_index(index, path) -> None:
         "train_size": index.train_size,
         "seed": index.seed,
         "trained": trained,
-        "next_id": index._lists.next_id if trained else index._next_id,
+        "next_id": index._lists.next_id if trained else 0,
         "fit_options": fit_options,
         "fit_options_not_saved": not_saved,
     }
@@ -68,32 +67,43 @@ def save_index(index, path) -> None:
 
 
 def _json_options(options: dict) -> tuple[dict, list[str]]:
-    """The options a JSON file can hold, and the names of the others (sorted)."""
-    kept, dropped = {}, []
-    for key, value in options.items():
-        try:
-            if json.loads(json.dumps(value)) != value and not _is_tuple_of_plain(value):
-                raise TypeError
-            kept[key] = value
-        except (TypeError, ValueError):
-            dropped.append(key)
-    return kept, sorted(dropped)
+    """The options a JSON file can hold (tuples become lists), and the names of the others."""
+    kept = {key: _plain(value) for key, value in options.items() if _is_plain(value)}
+    return kept, sorted(key for key in options if key not in kept)
 
 
-def _is_tuple_of_plain(value) -> bool:
-    return isinstance(value, tuple) and json.loads(json.dumps(value)) == list(value)
+def _is_plain(value) -> bool:
+    if value is None or isinstance(value, (bool, int, str)):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
+    return False
+
+
+def _plain(value):
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 # --------------------------------------------------------------------------- load
 def load_index(cls, path, backend: str):
     """Read, check and build an index written by :func:`save_index` (any readable version)."""
-    archive = _read(path)
-    config = _check_meta(archive)
+    archive, version = _read(path)
+    config = _check_meta(archive, version)
     index = cls(config["dim"], config["mode_sizes"], config["ranks"], config["metric"], assign=config["assign"],
                 assign_beam=config["assign_beam"], train_size=config["train_size"], seed=config["seed"],
                 fit_options=config["fit_options"])
+    if config["fit_options_not_saved"]:
+        warnings.warn(f"{archive.path!r} was saved without the fit_options {config['fit_options_not_saved']}; "
+                      "set them in index.fit_options before training again", UserWarning, stacklevel=3)
     if not config["trained"]:
-        index._next_id = config["next_id"]
         return index
     cores, vectors, ids, offsets = _check_arrays(archive, config)
     from ..cloud._point_cloud import TTPointCloud
@@ -108,21 +118,23 @@ def load_index(cls, path, backend: str):
 
 
 def _read(path):
+    """The checked archive and its version (an older readable version on a second read)."""
     try:
-        return load_archive(path, format_tag=FORMAT_TAG, version=FORMAT_VERSION, what=_WHAT)
+        return load_archive(path, format_tag=FORMAT_TAG, version=FORMAT_VERSION, what=_WHAT), FORMAT_VERSION
     except FileFormatError:
         found = _peek_version(path)
         if found not in READABLE_VERSIONS or found == FORMAT_VERSION:
             raise
-    return load_archive(path, format_tag=FORMAT_TAG, version=found, what=_WHAT)
+    return load_archive(path, format_tag=FORMAT_TAG, version=found, what=_WHAT), found
 
 
 def _peek_version(path) -> int | None:
     """The ``version`` entry of an archive, read without trusting it (None when unreadable)."""
     try:
         with zipfile.ZipFile(path) as archive, archive.open("version.npy") as member:
-            version = np.lib.format.read_magic(member)
-            shape, _, dtype = np.lib.format._read_array_header(member, version)
+            major, minor = np.lib.format.read_magic(member)
+            read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(member)
             if shape != () or dtype.kind not in "iu":
                 return None
             return int(np.frombuffer(member.read(dtype.itemsize), dtype=dtype)[0])
@@ -130,7 +142,7 @@ def _peek_version(path) -> int | None:
         return None
 
 
-def _check_meta(archive) -> dict:
+def _check_meta(archive, version: int) -> dict:
     """Every meta field's type and range; returns them as a dict."""
     trained = archive.value("trained", bool)
     config = {"trained": trained, "dim": archive.integer("dim", minimum=1)}
@@ -156,12 +168,14 @@ def _check_meta(archive) -> dict:
     if config["seed"] < 0:
         raise archive.error("seed", f"must be >= 0, got {seed}")
     config["next_id"] = archive.integer("next_id", minimum=0)
-    if config["next_id"] > MAX_ID + 1:
-        raise archive.error("next_id", f"must be at most 2**63, got {config['next_id']}")
-    if "fit_options" in archive.meta or int(archive.arrays.get("version", FORMAT_VERSION)) >= 3:
-        config["fit_options"] = archive.value("fit_options", dict) if "fit_options" in archive.meta else {}
-    else:
-        config["fit_options"] = {}
+    if config["next_id"] > MAX_ID + 1 or not trained and config["next_id"] != 0:
+        raise archive.error("next_id", f"must be in [0, 2**63] (0 before training), got {config['next_id']}")
+    # Version 2 wrote no fit options (they were dropped); they load as {}.
+    config["fit_options"] = archive.value("fit_options", dict) if version >= 3 else {}
+    not_saved = archive.value("fit_options_not_saved", list) if version >= 3 else []
+    if any(not isinstance(name, str) for name in not_saved):
+        raise archive.error("fit_options_not_saved", f"must be a list of names, got {not_saved!r}")
+    config["fit_options_not_saved"] = not_saved
     known = {f"core_{j}" for j in range(len(config["mode_sizes"]) if trained else 0)}
     known |= {"vectors", "ids", "offsets"} if trained else set()
     extra = sorted(set(archive.arrays) - known)

@@ -21,22 +21,39 @@ from __future__ import annotations
 import math
 
 from .._backend import backend_name, to_ints, to_numpy, topk_smallest
-from ._beam import take_rows
+from ._beam import beam_search, take_rows
 
-__all__ = ["select_leaves", "scan_gather", "scan_lists", "smallest_columns"]
+__all__ = ["search_chunk", "select_leaves", "scan_gather", "scan_lists", "smallest_columns"]
+
+
+def search_chunk(q, tables, lists, k: int, *, beam: int, n_probe, n_candidates, scan: str, allowed, scan_rows,
+                 budget: int, xp):
+    """One chunk of queries: beam, leaf selection, scan. Returns ``(d, ids, candidates, centres)``.
+
+    ``tables`` must have the empty leaves at ``inf`` (``BeamTables.with_empty_leaves``);
+    ``allowed`` (an ``(N,)`` mask or None) serves the gather scan, ``scan_rows`` the lists scan.
+    """
+    scores = beam_search(tables, q, beam, xp=xp)
+    leaves, take = select_leaves(scores, lists, n_probe=n_probe, n_candidates=n_candidates, xp=xp)
+    if scan == "gather":
+        d, ids, n_cand = scan_gather(q, leaves, take, lists, allowed, k, budget=budget, xp=xp)
+    else:
+        d, ids, n_cand = scan_lists(q, leaves, take, lists, scan_rows, k, xp=xp)
+    return d, ids, n_cand, scores.n_centres
 
 
 # --------------------------------------------------------------------------- leaves
-def select_leaves(scores, sizes, *, n_probe, n_candidates, n_nonempty: int, ntotal: int, xp):
+def select_leaves(scores, lists, *, n_probe, n_candidates, xp):
     """The nearest leaf buckets of each query and how many of their vectors to scan.
 
     ``scores`` are :class:`~tt_ref.search._beam.LeafScores` whose empty leaves are at
-    ``inf`` (so they come last); ``sizes`` the ``(P,)`` bucket sizes. Returns
+    ``inf`` (so they come last); ``lists`` the inverted lists. Returns
     ``(leaves (b, L), take (b, L))``: bucket ids in ascending centre distance and the
     number of vectors taken from each (the whole bucket, except that ``n_candidates``
     cuts the last one and zeroes the rest).
     """
     n_leaves = scores.d.shape[1]
+    sizes = lists.bucket_sizes()
 
     def nearest(width):
         _, sel = smallest_columns(scores.d, width, xp=xp)
@@ -47,7 +64,7 @@ def select_leaves(scores, sizes, *, n_probe, n_candidates, n_nonempty: int, ntot
         return nearest(min(n_probe, n_leaves))
     # Start from about twice the buckets a typical query needs; double while short
     # (one host read per try: the usual first try is enough).
-    width = min(n_leaves, max(8, int(2 * n_candidates * n_nonempty / ntotal) + 1))
+    width = min(n_leaves, max(8, int(2 * n_candidates * lists.n_nonempty() / lists.ntotal) + 1))
     while True:
         leaves, taken = nearest(width)
         cum = xp.cumulative_sum(taken, axis=1)
@@ -243,9 +260,9 @@ def scan_lists(q, leaves, take, lists, scan_rows, k: int, *, xp):
         src = xp.concat([src, xp.full((n_q, k - n_cols), values.shape[0] - 1, dtype=src.dtype)], axis=1)
     vals, sel = topk_smallest(d, k, xp=xp)
     # Storage row of each kept entry: its group, then its column inside the leaf.
-    entry = take_rows(src, sel, xp)
+    entry = xp.reshape(take_rows(src, sel, xp), (-1,))
     group = xp.clip(xp.searchsorted(block_base + block_len, entry, side="right"), 0, n_groups - 1)
     row = xp.take(starts, group) + (entry - xp.take(block_base, group)) % xp.take(sizes, group)
-    ids = xp.reshape(xp.take(lists.ids, xp.reshape(row, (-1,))), row.shape)
+    ids = xp.reshape(xp.take(lists.ids, row), sel.shape)
     dist = xp.clip(xp.sum(q * q, axis=1)[:, None] + vals, 0.0, None)
     return dist, xp.where(xp.isinf(vals), xp.full_like(ids, -1), ids), n_cand

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import math
 
-from .._backend import array_namespace, to_numpy
+from .._backend import array_namespace, to_floats, to_numpy
+from .._backend._neighbors import finfo
 from ._tensor_train import TensorTrain
 
 __all__ = ["full", "get_many"]
@@ -23,6 +24,27 @@ def _require_tt(tt, name: str = "tt") -> TensorTrain:
     if not isinstance(tt, TensorTrain):
         raise TypeError(f"{name} must be a TensorTrain, got {type(tt).__name__}")
     return tt
+
+
+def _contraction_cores(tt: TensorTrain) -> tuple:
+    """The cores to contract: ``tt``'s own when no partial product can leave the normal
+    range (judged on the core maxima, one host read), else those of
+    ``orthogonalize(tt)``, whose partial products have orthonormal columns (entries at
+    most 1) and whose last core carries the norm (``specs/evaluate.md`` §Range)."""
+    xp = tt.xp
+    maxima = to_floats(*(xp.max(xp.abs(core)) for core in tt.cores))
+    if any(m == 0.0 for m in maxima):
+        return tt.cores  # a zero core: the tensor is zero, every product is exact
+    info = finfo(tt.dtype)
+    low, high = info.minexp + info.nmant + 1, info.maxexp - 2
+    bound = 0.0  # log2 of a bound on the entries of the partial product P_j
+    for m, rank_in, rank_out in zip(maxima, tt.ranks[:-1], tt.ranks[1:]):
+        bound += math.log2(m) + math.log2(rank_in)
+        if not low <= math.log2(m) <= high or not low <= bound <= high - math.log2(rank_out):
+            from ._rounding import orthogonalize  # the algorithm layer beside this one
+
+            return orthogonalize(tt, "left").cores
+    return tt.cores
 
 
 def full(tt: TensorTrain):
@@ -50,7 +72,7 @@ def full(tt: TensorTrain):
     """
     tt = _require_tt(tt)
     xp = tt.xp
-    cores = tt.cores
+    cores = _contraction_cores(tt)
     # (prefix, r_j) matrix; the prefix index runs over i_1..i_j in C order.
     result = xp.reshape(cores[0], (cores[0].shape[1], cores[0].shape[2]))
     for core in cores[1:]:
@@ -172,9 +194,10 @@ def get_many(tt: TensorTrain, indices, *, chunk_size: int | None = None):
     elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
     # (n_j, r_{j-1}, r_j) so that a gather along axis 0 gives (B, r_{j-1}, r_j).
-    first = tt.cores[0]
+    cores = _contraction_cores(tt)
+    first = cores[0]
     first = xp.reshape(first, (first.shape[1], first.shape[2]))
-    slab_cores = [xp.permute_dims(core, (1, 0, 2)) for core in tt.cores[1:]]
+    slab_cores = [xp.permute_dims(core, (1, 0, 2)) for core in cores[1:]]
     parts = []
     for start in range(0, batch, chunk_size):
         rows = indices[start : min(start + chunk_size, batch), :]

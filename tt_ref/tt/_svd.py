@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import math
 
-from .._backend import array_namespace, as_float_array
+from .._backend import ArgumentValueError, array_namespace, as_float_array, to_floats
+from .._backend._neighbors import host_pow2_scale, needs_scaling
 from ._linalg import check_eps, check_max_rank, machine_eps, truncated_svd, unfolding_rank_rtol
+from ._scaling import check_result_in_range
 from ._tensor_train import TensorTrain
 
 __all__ = ["tt_svd"]
@@ -59,19 +61,22 @@ def tt_svd(x, *, eps: float | None = None, max_rank: int | None = None, return_e
         raise ValueError(f"x must have at least 1 dimension, got shape {tuple(x.shape)}")
     if any(int(s) == 0 for s in x.shape):
         raise ValueError(f"x must not have a zero-size dimension, got shape {tuple(x.shape)}")
-    x = as_float_array(x, name="x", xp=xp)
+    x = as_float_array(x, name="x", xp=xp, check_values=False)
     eps = check_eps(eps)
     max_rank = check_max_rank(max_rank)
     shape = tuple(int(s) for s in x.shape)
     d = len(shape)
+    x, scale = _scaled_input(x, xp)
     flat = xp.reshape(x, (-1,))
     norm_sq = float(xp.vecdot(flat, flat))
+    if scale != 1.0 and norm_sq > 0:
+        check_result_in_range(0.5 * math.log2(norm_sq) + math.log2(scale), x.dtype, "||x||_F")
     if norm_sq == 0.0:
         zero = TensorTrain._from_cores(tuple(xp.zeros((1, n, 1), dtype=x.dtype) for n in shape))
         return (zero, 0.0) if return_error else zero
     if d == 1:
         # A copy: the TensorTrain must not share memory with the caller's array.
-        one = TensorTrain._from_cores((xp.asarray(xp.reshape(x, (1, shape[0], 1)), copy=True),))
+        one = TensorTrain._from_cores((xp.asarray(xp.reshape(x, (1, shape[0], 1)) * scale, copy=True),))
         return (one, 0.0) if return_error else one
     norm = math.sqrt(norm_sq)
     delta = (eps or 0.0) / math.sqrt(d - 1) * norm
@@ -93,8 +98,22 @@ def tt_svd(x, *, eps: float | None = None, max_rank: int | None = None, return_e
         rank = new_rank
         discarded_sq += disc
         rest_sq = max(rest_sq - disc, 0.0)
-    cores.append(xp.reshape(rest, (rank, shape[-1], 1)))
+    # The last core carries the norm: back to the caller's scale (exact, a power of two).
+    cores.append(xp.reshape(rest * scale if scale != 1.0 else rest, (rank, shape[-1], 1)))
     tt = TensorTrain._from_cores(tuple(cores))
     if return_error:
         return tt, math.sqrt(discarded_sq) / norm
     return tt
+
+
+def _scaled_input(x, xp):
+    """``(x / s, s)``: refuse NaN and inf (the same host read), and divide by a power of two
+    ``s`` when squares of ``x``'s entries would overflow or lose digits to underflow
+    (``specs/tt_svd.md`` §Range); ``s = 1`` (no copy) in the normal range."""
+    amax, = to_floats(xp.max(xp.abs(x)))
+    if not math.isfinite(amax):
+        raise ArgumentValueError("x contains NaN or inf")
+    if not needs_scaling(amax, x.dtype, n_terms=math.prod(x.shape)):
+        return x, 1.0
+    scale = host_pow2_scale(amax)
+    return x / scale, scale
