@@ -192,6 +192,30 @@ def _format(value, unit=None) -> str:
     return f"{value:.6g}"
 
 
+def figure_verdict(b, h, spec) -> str:
+    """"ok", "better", "new", or "FAILED: ..." for a tracked figure going from ``b`` to ``h``."""
+    if _is_number(b) and not _is_number(h):
+        return "FAILED: no longer computed"
+    if not _is_number(b):
+        return "new" if _is_number(h) else "ok"
+    worse_by = (b - h) if spec["better"] == "higher" else (h - b)
+    allowed = max(spec["tolerance"], spec["rtol"] * abs(b))
+    if worse_by > allowed:
+        return f"FAILED: worse by {worse_by:.3g} (tolerance {allowed:.3g})"
+    return "better" if worse_by < -allowed else "ok"
+
+
+def _timing_change(label, kind, b, h, factor) -> str | None:
+    """A line for a timing or memory figure that changed by more than ``factor``, else None."""
+    ratio = h / b
+    if 1.0 / factor <= ratio <= factor:
+        return None
+    words = {"time": ("slower", "faster"), "peakmem": ("more memory", "less memory")}.get(kind, ("higher", "lower"))
+    unit = "bytes" if kind == "peakmem" else "seconds"
+    return (f"{label:<72} {_format(b, unit):>9} -> {_format(h, unit):>9}  "
+            f"{max(ratio, 1 / ratio):.2f}x {words[ratio < 1.0]}")
+
+
 def compare(base: dict, head: dict, factor: float = 1.5) -> tuple[list[str], list[str], list[str], int]:
     """(table rows of the tracked figures, failures, timing changes beyond ``factor``, timings compared)."""
     rows, failures, timings = [], [], []
@@ -204,33 +228,19 @@ def compare(base: dict, head: dict, factor: float = 1.5) -> tuple[list[str], lis
         kind = name.rsplit(".", 1)[-1].split("_", 1)[0]
         if kind == "track":
             spec = declared(name) or {"unit": "", "better": "lower", "tolerance": 0.0, "rtol": 0.0}
-            verdict = "ok"
-            if _is_number(b) and not _is_number(h):
-                verdict = "FAILED: no longer computed"
-            elif _is_number(b) and _is_number(h):
-                worse_by = (b - h) if spec["better"] == "higher" else (h - b)
-                allowed = max(spec["tolerance"], spec["rtol"] * abs(b))
-                if worse_by > allowed:
-                    verdict = f"FAILED: worse by {worse_by:.3g} (tolerance {allowed:.3g})"
-                elif worse_by < -allowed:
-                    verdict = "better"
-            elif _is_number(h):
-                verdict = "new"
-            rows.append(f"{label:<62} {spec['unit']:<34} {spec['better']:<6} {_format(b):>12} {_format(h):>12}  {verdict}")
+            verdict = figure_verdict(b, h, spec)
+            rows.append(f"{label:<62} {spec['unit']:<34} {spec['better']:<6} {_format(b):>12} {_format(h):>12}  "
+                        f"{verdict}")
             if verdict.startswith("FAILED"):
-                failures.append(f"{label}: {_format(b)} -> {_format(h)} {spec['unit']} ({spec['better']} is better); {verdict}")
+                failures.append(f"{label}: {_format(b)} -> {_format(h)} {spec['unit']} "
+                                f"({spec['better']} is better); {verdict}")
         elif _is_number(b) and not _is_number(h):
             failures.append(f"{label}: ran on the base, fails on HEAD")
         elif _is_number(b) and _is_number(h) and b > 0 and h > 0:
             n_timings += 1
-            ratio = h / b
-            if ratio > factor or ratio < 1.0 / factor:
-                word = "slower" if kind == "time" else "more memory" if kind == "peakmem" else "higher"
-                if ratio < 1.0:
-                    word = "faster" if kind == "time" else "less memory" if kind == "peakmem" else "lower"
-                unit = "bytes" if kind == "peakmem" else "seconds"
-                timings.append(f"{label:<72} {_format(b, unit):>9} -> {_format(h, unit):>9}  "
-                               f"{max(ratio, 1 / ratio):.2f}x {word}")
+            line = _timing_change(label, kind, b, h, factor)
+            if line:
+                timings.append(line)
     return rows, failures, timings, n_timings
 
 

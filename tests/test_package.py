@@ -19,7 +19,7 @@ PACKAGE = pathlib.Path(tt_ref.__file__).parent
 LAYERS = {
     "_backend": 0,
     "tt": 1, "datasets": 1,
-    "cloud": 2,
+    "cloud": 2, "layers": 2,
     "search": 3,
     "ood": 4,
     "testing": 5, "conformance": 5, "distributed": 5,

@@ -124,6 +124,22 @@ def test_npy_path(tmp_path, capsys):
     assert "| ivf | TT index |" in text and "| fine |" not in text and "recall@5" in text
 
 
+def test_summarize_earlier_runs(tmp_path, capsys):
+    """§Benchmark: --summarize prints the targets of saved runs side by side; a foreign file is one error line."""
+    out_json = tmp_path / "run.json"
+    assert main(["bench", "ann", *TINY, "--regimes", "ivf", "--methods", "tt,exact", "--json", str(out_json)]) == 0
+    capsys.readouterr()
+    assert main(["bench", "ann", "--summarize", f"{out_json},{out_json}"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].count("digits (400 x 64)") == 2
+    assert any(line.startswith("| empty TT leaves <= 10% (ivf) |") for line in table)
+    (tmp_path / "other.json").write_text('{"format": "something else"}')
+    assert main(["bench", "ann", "--summarize", str(tmp_path / "other.json")]) == 2
+    assert "not a version-2 tt_ref.bench_ann file" in capsys.readouterr().err
+    assert main(["bench", "ann"]) == 2
+    assert "--data is required" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("backend", ["array_api_strict", "cupy"])
 def test_backend_flag_gives_the_same_recall(tmp_path, capsys, backend):
     """§Benchmark: --backend runs the TT index and exact search there, with NumPy's recall

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 
 def pytest_terminal_summary(terminalreporter):
     import sys
@@ -18,3 +20,7 @@ def pytest_terminal_summary(terminalreporter):
     )
     for line in kit.FAILURES[:200]:
         terminalreporter.write_line("  " + line)
+    report = os.environ.get("TT_REF_FUZZ_REPORT")
+    if report:  # every failure, for a long run
+        with open(report, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(kit.FAILURES) + "\n")

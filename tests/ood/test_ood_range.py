@@ -138,3 +138,18 @@ def test_index_path_refuses_out_of_window():
         det.kth_distance(X[:2] * 1e300)
     with pytest.raises(ArgumentValueError, match="index=None"):
         KNNDetector(index=Exact()).fit(X * 1e-300)
+
+
+def test_a_row_does_not_depend_on_the_batch(xp, dtype):
+    """specs/ood.md §Range: each query row is rescaled on its own, so a tiny row scored beside a huge
+    one gets the same (right) distance as alone, bitwise."""
+    info = np.finfo(np.dtype(dtype))
+    tiny, huge = float(info.tiny) * 2.0**40, float(info.max) / 2.0**20
+    bank = to_xp(np.array([[1.0, 0.0], [0.0, 2.0]]) * tiny, xp, dtype)
+    queries = to_xp(np.array([[3.0 * tiny, 0.0], [huge, 0.0], [0.0, 0.0]]), xp, dtype)
+    det = KNNDetector(bank=bank).fit(bank)
+    together = to_np(det.kth_distance(queries))
+    alone = np.concatenate([to_np(det.kth_distance(queries[i : i + 1, :])) for i in range(3)])
+    assert np.array_equal(together, alone)
+    assert together[0] == np.asarray(2.0 * tiny, dtype=dtype)  # |3t - t| exactly, not flushed to 0
+    assert np.isfinite(together[1]) and together[1] > 0

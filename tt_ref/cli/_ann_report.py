@@ -103,16 +103,19 @@ def _target_distances(rows, infos, regime, target):
     ref = _equal_params_ivf(infos, regime)
     tt_d = _fewest_distances([r for r in rows if r["regime"] == regime and r["method"] == "TT index"], target)
     if ref is None:
-        return {"measured": "no faiss IVF-Flat with equal parameters in this run", "met": None}
+        return {"measured": "no faiss IVF-Flat with equal parameters in this run", "short": "-", "met": None}
     ref_d = _fewest_distances([r for r in rows if _same(r, (regime, ref["method"], ref["config"]))], target)
     if tt_d is None:
         best = max((r["recall"] for r in _ok(rows) if r["regime"] == regime and r["method"] == "TT index"),
                    default=None)
-        return {"measured": f"TT {tt['config'] if tt else ''} reaches at most {_fmt(best)}", "met": False}
+        return {"measured": f"TT {tt['config'] if tt else ''} reaches at most {_fmt(best)}",
+                "short": f"TT max {_fmt(best)}", "met": False}
     ref_text = (f"{ref['config']} {ref_d['distances_per_query']:,.0f} ({ref_d['search']})" if ref_d
                 else f"{ref['config']} does not reach it")
     met = ref_d is None or tt_d["distances_per_query"] <= ref_d["distances_per_query"]
-    return {"measured": f"TT {tt_d['distances_per_query']:,.0f} ({tt_d['search']}); IVF-Flat {ref_text}", "met": met}
+    short = f"{tt_d['distances_per_query']:,.0f} vs " + (f"{ref_d['distances_per_query']:,.0f}" if ref_d else "-")
+    return {"measured": f"TT {tt_d['distances_per_query']:,.0f} ({tt_d['search']}); IVF-Flat {ref_text}",
+            "short": short, "met": met}
 
 
 def _target_peers(infos):
@@ -120,8 +123,8 @@ def _target_peers(infos):
     peers = [i for i in _ok(infos) if i["regime"] == "fine" and i["method"] in ("faiss IMI", "faiss RCQ-IVF")
              and "params" in i["match"]]
     if tt is None or not peers:
-        return {"measured": "TT or the equal-parameter IMI / residual IVF not in this run", "met": None}
-    parts, met = [], True
+        return {"measured": "TT or the equal-parameter IMI / residual IVF not in this run", "short": "-", "met": None}
+    parts, met, short = [], True, []
     tt_r = tt["one_recall_at"].get(100)
     parts.append(f"TT 1-recall@100 {_fmt(tt_r)}, E[size] {tt['expected_bucket_size']:.2f}")
     for peer in peers:
@@ -129,20 +132,23 @@ def _target_peers(infos):
         parts.append(f"{peer['config']} {_fmt(r)}, {peer['expected_bucket_size']:.2f}")
         met = met and tt_r is not None and r is not None and tt_r > r
         met = met and tt["expected_bucket_size"] < peer["expected_bucket_size"]
-    return {"measured": "; ".join(parts), "met": met}
+        short.append(f"{_fmt(r, '.2f')}/{peer['expected_bucket_size']:.1f}")
+    return {"measured": "; ".join(parts), "met": met,
+            "short": f"{_fmt(tt_r, '.2f')}/{tt['expected_bucket_size']:.1f} vs " + ", ".join(short)}
 
 
 def _target_qps(rows, target, backend):
     tt = _best_qps([r for r in rows if r["method"] == "TT index"], target)
     ivf = _best_qps([r for r in rows if r["method"] == "faiss IVF-Flat"], target)
     if ivf is None:
-        return {"measured": "faiss IVF-Flat not measured or below the target", "met": None}
+        return {"measured": "faiss IVF-Flat not measured or below the target", "short": "-", "met": None}
     if tt is None:
-        return {"measured": f"TT does not reach the target; IVF-Flat best {ivf['qps']:,.0f}", "met": False}
+        return {"measured": f"TT does not reach the target; IVF-Flat best {ivf['qps']:,.0f}", "short": "TT < target",
+                "met": False}
     ratio = tt["qps"] / ivf["qps"]
     text = (f"TT {tt['qps']:,.0f} ({tt['regime']}, {tt['search']}) vs IVF-Flat {ivf['qps']:,.0f} "
             f"({ivf['config']} {ivf['search']}): {ratio:.2f}x ({backend})")
-    return {"measured": text, "met": ratio >= QPS_SHARE_TARGET}
+    return {"measured": text, "short": f"{ratio:.2f}x", "met": ratio >= QPS_SHARE_TARGET}
 
 
 def targets(rows, infos, k, backend, target=TARGET_RECALL) -> list[dict]:
@@ -154,7 +160,7 @@ def targets(rows, infos, k, backend, target=TARGET_RECALL) -> list[dict]:
             share = tt["empty_buckets"] / tt["n_buckets"]
             out.append({"target": f"empty TT leaves <= {EMPTY_SHARE_TARGET:.0%} ({regime})",
                         "measured": f"{tt['empty_buckets']:,} of {tt['n_buckets']:,} ({share:.1%})",
-                        "met": share <= EMPTY_SHARE_TARGET})
+                        "short": f"{share:.0%}", "met": share <= EMPTY_SHARE_TARGET})
             out.append({"target": f"recall@{k} {target} with distances <= IVF-Flat equal params ({regime})",
                         **_target_distances(rows, infos, regime, target)})
     out.append({"target": "1-recall@100 and E[bucket size] better than IMI and RCQ of equal parameters (fine)",
@@ -206,9 +212,25 @@ def rows_table(rows, k) -> str:
                    "dist./query", "build CPU s", "front"], lines)
 
 
+_VERDICT = {True: "met", False: "**missed**", None: "not measured"}
+
+
 def targets_table(entries) -> str:
-    verdict = {True: "met", False: "**missed**", None: "not measured"}
-    return _table(["target", "measured", "met?"], [[e["target"], e["measured"], verdict[e["met"]]] for e in entries])
+    return _table(["target", "measured", "met?"], [[e["target"], e["measured"], _VERDICT[e["met"]]] for e in entries])
+
+
+def overview_table(runs) -> str:
+    """Targets (rows) by data set (columns) from several runs' JSON payloads."""
+    names = [f"{run['data']} ({run['n_base']:,} x {run['dim']})" for run in runs]
+    order = list(dict.fromkeys(t["target"] for run in runs for t in run["targets"]))
+    lines = []
+    for target in order:
+        cells = []
+        for run in runs:
+            entry = next((t for t in run["targets"] if t["target"] == target), None)
+            cells.append("-" if entry is None else f"{_VERDICT[entry['met']]} ({entry.get('short', '-')})")
+        lines.append([target] + cells)
+    return _table(["target"] + names, lines)
 
 
 # --------------------------------------------------------------------------- plot

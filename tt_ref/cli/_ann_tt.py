@@ -17,7 +17,6 @@ fit_options=..., seed=...)``, ``train``, ``add``, ``search``, ``stats``,
 
 from __future__ import annotations
 
-import inspect
 import math
 from dataclasses import dataclass
 
@@ -97,12 +96,8 @@ def regime_config(regime: str, n_base: int, dim: int, mode_sizes=None, ranks=Non
 
 def build(config: TTConfig, base, train, fit_options: dict, seed: int, xp_sync=None):
     """Fit the cloud on ``train``, add ``base``; returns the index and its build clocks."""
-    parameter = inspect.signature(TTIndex).parameters.get("fit_options")
-    if parameter is not None and parameter.kind != inspect.Parameter.VAR_KEYWORD:
-        index = TTIndex(base.shape[1], config.mode_sizes, config.ranks, metric="l2", fit_options=fit_options,
-                        seed=seed)
-    else:  # TEMPORARY until TTIndex takes fit_options={...}
-        index = TTIndex(base.shape[1], config.mode_sizes, config.ranks, metric="l2", seed=seed, **fit_options)
+    index = TTIndex(base.shape[1], config.mode_sizes, config.ranks, metric="l2", fit_options=fit_options,
+                    seed=seed)
     fit = Clock(lambda: index.train(train), xp_sync)
     add = Clock(lambda: index.add(base), xp_sync)
     return index, fit, add

@@ -18,15 +18,15 @@ their reading: ``docs/results-ann.md``.
 from __future__ import annotations
 
 import contextlib
-import inspect
+import json
 import math
 import os
 import platform
-import sys
+from pathlib import Path
 
 import numpy as np
 
-from .._backend import ArgumentValueError, namespace_for, to_numpy
+from .._backend import ArgumentValueError, FileFormatError, namespace_for, to_numpy
 from .._backend._io import write_json
 from . import _ann_peers as peers
 from . import _ann_report as report
@@ -53,7 +53,7 @@ def register(subparsers) -> None:
         "ann", help="TT index (IVF and fine regimes) vs faiss IVF-Flat / IMI / residual IVF and hnswlib",
         description=__doc__.split("\n\n")[1].replace("\n", " "))
     add = parser.add_argument
-    add("--data", required=True, help="digits, mnist5k, mnist, glove50, or a .npy/.npz/.fvecs path")
+    add("--data", default=None, help="digits, mnist5k, mnist, glove50, or a .npy/.npz/.fvecs path (required)")
     add("--queries", type=int, default=None, help="queries drawn at random from the set (default min(2000, N/10))")
     add("--max-base", type=int, default=None, help="keep a random sample of this many base vectors (default all)")
     add("--k", type=int, default=10, help="neighbours per query (recall@k; default 10)")
@@ -76,6 +76,8 @@ def register(subparsers) -> None:
                                  "the device synchronised)")
     add("--json", metavar="PATH", default=None, help="write settings, rows, index figures and targets as JSON")
     add("--plot", metavar="PNG", default=None, help="plot recall@k against QPS and distances per query")
+    add("--summarize", metavar="JSONS", default=None,
+        help="print the targets of earlier runs side by side (comma list of --json files) and stop")
     parser.set_defaults(func=run)
 
 
@@ -93,6 +95,8 @@ def parse_list(text, option: str, *, kind=int, choices=None) -> tuple:
     items = [item.strip() for item in str(text).split(",") if item.strip()]
     if not items:
         raise ArgumentValueError(f"{option} must be a comma-separated list, got {text!r}")
+    if kind is Path:
+        return tuple(Path(item) for item in items)
     if kind is str:
         unknown = [item for item in items if item not in choices]
         if unknown:
@@ -132,16 +136,16 @@ def _check_args(args):
 
 
 def _fit_options(args, n_train):
-    """Options of ``fit_point_cloud``: the library's defaults, shortened by --quick or --steps."""
-    from ..cloud import fit_point_cloud
+    """Options of ``fit_point_cloud``: the library's defaults, with --steps (or --quick's
+    short fit) and a batch no larger than the training rows."""
+    from ..cloud._fit import DEFAULTS
 
-    defaults = inspect.signature(fit_point_cloud).parameters
-    options = {"progress": sys.stderr.isatty()}
+    options = {}
     if args.steps is not None:
         options["steps"] = args.steps
     elif args.quick:
-        options["steps"] = min(_QUICK_STEPS, defaults["steps"].default)
-    if defaults["batch_size"].default > n_train:
+        options["steps"] = _QUICK_STEPS
+    if DEFAULTS["batch_size"] > n_train:
         options["batch_size"] = n_train
     return options
 
@@ -240,13 +244,20 @@ def _run_peer(kind, size, match, regime, wl, args):
     return peers.hnsw(wl, regime, _sweep(args, "efs"))
 
 
-def _run_regime(regime, args, methods, wl, x_base, x_queries, x_train, sync, log):
-    dim = wl.base.shape[1]
-    modes = getattr(args, f"{regime}_modes")
-    ranks = getattr(args, f"{regime}_ranks")
-    config = tt.regime_config(regime, wl.base.shape[0], dim,
-                              None if modes is None else parse_list(modes, f"--{regime}-modes"),
-                              None if ranks is None else parse_list(ranks, f"--{regime}-ranks"))
+def _regime_configs(args, regimes, n_base, dim):
+    """Each regime's TT configuration, from the options or the defaults (checked before any work)."""
+    configs = {}
+    for regime in regimes:
+        modes, ranks = getattr(args, f"{regime}_modes"), getattr(args, f"{regime}_ranks")
+        configs[regime] = tt.regime_config(regime, n_base, dim,
+                                           None if modes is None else parse_list(modes, f"--{regime}-modes"),
+                                           None if ranks is None else parse_list(ranks, f"--{regime}-ranks"))
+    return configs
+
+
+def _run_regime(config, args, methods, wl, x_data, sync, log):
+    regime, dim = config.regime, wl.base.shape[1]
+    x_base, x_queries, x_train = x_data
     rows, infos = [], []
     if "tt" in methods:
         index, fit, add = tt.build(config, x_base, x_train, _fit_options(args, wl.train.shape[0]), args.seed, sync)
@@ -264,17 +275,38 @@ def _run_regime(regime, args, methods, wl, x_base, x_queries, x_train, sync, log
 
 
 # --------------------------------------------------------------------------- run
+def _summarize(paths) -> int:
+    """Print the targets table of earlier runs (their --json files), one column per run."""
+    runs = []
+    for path in parse_list(paths, "--summarize", kind=Path):
+        try:
+            payload = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise FileFormatError(f"--summarize: cannot read {str(path)!r} as JSON: {exc}") from None
+        if not isinstance(payload, dict) or payload.get("format") != FORMAT or payload.get("version") != VERSION:
+            raise FileFormatError(f"--summarize: {str(path)!r} is not a version-{VERSION} {FORMAT} file")
+        runs.append(payload)
+    print(report.overview_table(runs))
+    return 0
+
+
 def run(args) -> int:
+    if args.summarize is not None:
+        return _summarize(args.summarize)
+    if args.data is None:
+        raise ArgumentValueError("--data is required (a data set name or a vector file), or --summarize")
     _check_args(args)
     methods = parse_list(args.methods, "--methods", kind=str, choices=METHODS)
     regimes = parse_list(args.regimes, "--regimes", kind=str, choices=tt.REGIMES)
     for name in ("beams", "probes", "fine_probes", "efs"):
         _sweep(args, name)  # a malformed list fails before any work
     name, base, queries, train = _load(args)
+    configs = _regime_configs(args, regimes, base.shape[0], base.shape[1])
+    _candidates(args, base.shape[0])
     limiter, thread_note = _pin_threads()
     xp = namespace_for(args.backend)
     sync = xp if args.backend == "cupy" else None
-    x_base, x_queries, x_train = (xp.asarray(a) for a in (base, queries, train))
+    x_data = tuple(xp.asarray(a) for a in (base, queries, train))
     with limiter:
         print(f"tt-ref bench ann: {name}, base {base.shape[0]:,} x {base.shape[1]}, {queries.shape[0]:,} random "
               f"queries, k={args.k}, quantizers trained on {train.shape[0]:,} vectors, backend {args.backend}")
@@ -283,7 +315,7 @@ def run(args) -> int:
               "second of process CPU time (one batch); build = CPU seconds")
         from ..search import nearest_neighbors, recall_at_k
 
-        gt = peers.Clock(lambda: nearest_neighbors(x_queries, x_base, args.k, check_values=False), sync)
+        gt = peers.Clock(lambda: nearest_neighbors(x_data[1], x_data[0], args.k, check_values=False), sync)
         wl = peers.Workload(base, queries, args.k, to_numpy(gt.out[1]).astype(np.int64), train, bool(args.quick))
         rows, infos = [], []
         if "exact" in methods:
@@ -291,7 +323,7 @@ def run(args) -> int:
                 to_numpy(gt.out[1]), wl.true_ids, args.k), **gt.qps(queries.shape[0]),
                 distances_per_query=float(base.shape[0]), build_seconds=0.0, bytes_per_vector=4.0 * base.shape[1]))
         for regime in regimes:
-            r, i = _run_regime(regime, args, methods, wl, x_base, x_queries, x_train, sync,
+            r, i = _run_regime(configs[regime], args, methods, wl, x_data, sync,
                                lambda text: print("  " + text, flush=True))
             rows, infos = rows + r, infos + i
     report.mark_pareto(rows)

@@ -198,7 +198,8 @@ def _ridge_solve(system, rhs, current, ridge, xp):
     floor = xp.where(overall > 0, overall, xp.ones_like(overall)) * (64 * float(np.finfo(np.float64).eps))
     lam = ridge * diag_mean + floor  # > 0: an unused slab (A_i = 0) stays where it is
     shifted = system + lam[:, None, None] * eye[None, :, :]
-    return xp.linalg.solve(shifted, rhs + lam[:, None, None] * current)
+    solved = xp.linalg.solve(shifted, rhs + lam[:, None, None] * current)
+    return xp.where((diag_mean > 0)[:, None, None], solved, current)  # an unused slab exactly as it was
 
 
 # --------------------------------------------------------------------------- repair
@@ -223,19 +224,19 @@ def repair_empty_slabs(cores, X, multi, errors, xp):
         empty = np.flatnonzero(counts == 0)
         if empty.size == 0:
             continue
-        err_host = to_numpy(errors)
-        order = np.argsort(-err_host, kind="stable")
-        order = order[(counts[slab_host[order]] >= 2) & (err_host[order] > 0)]
-        targets, empty = order[: empty.size], empty[: order.size]
+        targets = _repair_targets(to_numpy(errors), slab_host, counts, int(empty.size))
         if targets.size == 0:
             continue
+        empty = empty[: targets.size]
         rows = xp.asarray(targets.astype(np.int64))
         sel = xp.asarray(empty.astype(np.int64))
         rows_x, row_multi = xp.take(X, rows, axis=0), xp.take(multi, rows, axis=0)
         new_slabs = _targeted_slabs(cores, j, rows_x, row_multi, xp)  # (a, t, c)
         # Place the new slabs at the unused indices (one-hot product, standard ops only).
         hit = xp.astype(xp.arange(n, dtype=xp.int64)[:, None] == sel[None, :], cores[j].dtype)  # (n, t)
-        placed = xp.permute_dims(hit @ xp.permute_dims(new_slabs, (1, 0, 2)), (1, 0, 2))
+        a_dim, t_dim, c_dim = (int(v) for v in new_slabs.shape)
+        flat = xp.reshape(xp.permute_dims(new_slabs, (1, 0, 2)), (t_dim, a_dim * c_dim))
+        placed = xp.permute_dims(xp.reshape(hit @ flat, (n, a_dim, c_dim)), (1, 0, 2))
         used = xp.sum(hit, axis=1) > 0
         cores[j] = xp.where(used[None, :, None], placed, cores[j])
         # Each chosen row moves to its new point when that is strictly nearer.
@@ -250,6 +251,19 @@ def repair_empty_slabs(cores, X, multi, errors, xp):
         errors = xp.where(mask, moved_err, errors)
         repaired += int(empty.size)
     return tuple(cores), multi, errors, repaired
+
+
+def _repair_targets(errors, slabs, counts, n_wanted: int) -> np.ndarray:
+    """Rows to re-seed unused slabs with: largest error first, never the last row of a slab."""
+    left = counts.copy()
+    chosen = []
+    for row in np.argsort(-errors, kind="stable"):
+        if len(chosen) == n_wanted or not errors[row] > 0:
+            break
+        if left[slabs[row]] >= 2:
+            left[slabs[row]] -= 1
+            chosen.append(int(row))
+    return np.asarray(chosen, dtype=np.int64)
 
 
 def _targeted_slabs(cores, j, rows_x, rows_multi, xp):

@@ -12,7 +12,7 @@ contract is ``specs/ttm_layer.md``; the guide ``docs/guide-ttm-layers.md``.
 from __future__ import annotations
 
 from ._init import TTMLayerShape, factorize_dim, random_ttm_layer, ttm_layer_from_dense, ttm_layer_shape
-from ._layouts import LAYOUTS, ttm_from_layout, ttm_to_layout
+from ._layouts import TTM_LAYOUTS, ttm_from_layout, ttm_to_layout
 from ._linear import (
     TTMLinearGradients,
     TTMLinearSaved,
@@ -26,5 +26,5 @@ __all__ = [
     "ttm_linear", "ttm_linear_forward", "ttm_linear_backward", "ttm_linear_cost",
     "TTMLinearSaved", "TTMLinearGradients",
     "TTMLayerShape", "factorize_dim", "ttm_layer_shape", "random_ttm_layer", "ttm_layer_from_dense",
-    "LAYOUTS", "ttm_to_layout", "ttm_from_layout",
+    "TTM_LAYOUTS", "ttm_to_layout", "ttm_from_layout",
 ]

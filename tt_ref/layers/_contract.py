@@ -11,8 +11,17 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["sweep_forward", "sweep_backward", "reversed_cores", "transposed_cores", "reverse_modes",
+__all__ = ["c_order", "sweep_forward", "sweep_backward", "reversed_cores", "transposed_cores", "reverse_modes",
            "dense_matrix", "dense_gradient_to_cores"]
+
+
+def c_order(a, shape, xp):
+    """``a`` reshaped to ``shape`` with C-order strides (a copy only where ``a`` is not laid out so).
+
+    Kept arrays are never views with odd strides: a pickled copy (which is C order) then
+    runs the same BLAS calls as the original and gives bitwise the same gradients.
+    """
+    return xp.reshape(xp.reshape(a, (-1,)), shape)
 
 
 def reversed_cores(cores, xp) -> tuple:
@@ -34,7 +43,7 @@ def reverse_modes(a, shape, xp):
     batch = a.shape[0]
     t = xp.reshape(a, (batch,) + tuple(shape))
     t = xp.permute_dims(t, (0,) + tuple(range(d, 0, -1)))
-    return xp.reshape(t, (batch, math.prod(shape)))
+    return c_order(t, (batch, math.prod(shape)), xp)
 
 
 def sweep_forward(x, cores, row_shape, col_shape, xp, *, keep_states: bool):
@@ -58,7 +67,8 @@ def sweep_forward(x, cores, row_shape, col_shape, xp, *, keep_states: bool):
         if k + 1 < d:
             rows = out.shape[0] * row_shape[k]
             rest = math.prod(col_shape[k + 2 :])
-            state = xp.reshape(out, (rows, core.shape[3], col_shape[k + 1], rest))
+            shape = (rows, core.shape[3], col_shape[k + 1], rest)
+            state = c_order(out, shape, xp) if keep_states else xp.reshape(out, shape)
         else:
             state = xp.reshape(out, (batch, math.prod(row_shape)))
     return state, tuple(states)

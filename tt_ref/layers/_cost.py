@@ -78,15 +78,14 @@ def gradient_cost(row_shape, col_shape, ranks) -> int:
     """Multiply-adds of turning a dense ``dL/dW`` into every core's gradient.
 
     A left sweep of the dense gradient through the cores, the right partial products of
-    the cores, and one contraction per core: each term ``r_{k-1} r_k prod_{l>=k} m_l n_l``,
-    about ``3 sum_k r_{k-1} r_k prod_{l>=k} m_l n_l`` in all.
+    the cores, and one contraction per core but the last (whose gradient is what the
+    sweep leaves): ``2 sum_{k<d} r_{k-1} r_k T_k + sum_{1<k<d} r_{k-1} r_k T_k`` with
+    ``T_k = prod_{l>=k} m_l n_l`` (1-based ``k``), under ``3 sum_k r_{k-1} r_k T_k``.
     """
     d = len(row_shape)
     tail = [math.prod(m * n for m, n in zip(row_shape[k:], col_shape[k:])) for k in range(d)]
-    left = sum(ranks[k] * ranks[k + 1] * tail[k] for k in range(d - 1))
-    right = sum(ranks[k] * ranks[k + 1] * tail[k] for k in range(1, d))
-    per_core = sum(ranks[k] * ranks[k + 1] * tail[k] for k in range(d))
-    return left + right + per_core
+    terms = [ranks[k] * ranks[k + 1] * tail[k] for k in range(d - 1)]
+    return 2 * sum(terms) + sum(terms[1:])
 
 
 def forward_costs(row_shape, col_shape, ranks, batch: int) -> dict[str, int]:

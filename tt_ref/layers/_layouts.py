@@ -24,10 +24,10 @@ from __future__ import annotations
 from .._backend import ArgumentTypeError, ArgumentValueError, array_namespace, check_choice
 from ..tt import TTMatrix
 
-__all__ = ["LAYOUTS", "ttm_to_layout", "ttm_from_layout"]
+__all__ = ["TTM_LAYOUTS", "ttm_to_layout", "ttm_from_layout"]
 
 #: Layout names accepted by :func:`ttm_to_layout` and :func:`ttm_from_layout`.
-LAYOUTS = ("tt_ref", "tensorly", "t3f", "tntorch", "greenal", "tednet")
+TTM_LAYOUTS = ("tt_ref", "tensorly", "t3f", "tntorch", "greenal", "tednet")
 _IN_OUT = ("t3f", "tntorch", "greenal")
 
 
@@ -62,7 +62,7 @@ def ttm_to_layout(weight, layout: str) -> tuple:
     """
     if not isinstance(weight, TTMatrix):
         raise ArgumentTypeError(f"weight must be a TTMatrix, got {type(weight).__name__}")
-    check_choice(layout, LAYOUTS, name="layout")
+    check_choice(layout, TTM_LAYOUTS, name="layout")
     xp, cores = weight.xp, weight.cores
     if layout in ("tt_ref", "tensorly"):
         return tuple(cores)
@@ -104,7 +104,7 @@ def ttm_from_layout(cores, layout: str) -> TTMatrix:
     >>> w.shape, w.row_shape, w.col_shape
     ((10, 18), (2, 5), (3, 6))
     """
-    check_choice(layout, LAYOUTS, name="layout")
+    check_choice(layout, TTM_LAYOUTS, name="layout")
     if isinstance(cores, (str, bytes)) or not hasattr(cores, "__len__") or len(cores) == 0:
         raise ArgumentTypeError(f"cores must be a non-empty sequence of arrays, got {type(cores).__name__}")
     cores = tuple(cores)

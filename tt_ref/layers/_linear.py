@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from .._backend import ArgumentTypeError, ArgumentValueError, array_namespace, as_float_array, check_choice, check_int
 from ..tt import TTMatrix
 from ._contract import (
+    c_order,
     dense_gradient_to_cores,
     dense_matrix,
     reverse_modes,
@@ -117,7 +118,7 @@ def _check_inputs(x, weight, bias):
         if bias.dtype != weight.dtype:
             raise ArgumentTypeError(f"bias has dtype {bias.dtype} but weight has {weight.dtype}; cast one of them")
     batch_shape = tuple(int(s) for s in x.shape[:-1])
-    return xp, xp.reshape(x, (math.prod(batch_shape), n_in)), batch_shape, bias
+    return xp, c_order(x, (math.prod(batch_shape), n_in), xp), batch_shape, bias
 
 
 def _resolve_path(path, weight: TTMatrix, batch: int, saving) -> str:
@@ -353,9 +354,9 @@ def ttm_linear_cost(weight, batch_size, *, saving: str = "full") -> dict:
     >>> w = TTMatrix([np.ones((1, 4, 4, 2)), np.ones((2, 8, 16, 1))])  # (32, 64)
     >>> cost = ttm_linear_cost(w, 100)
     >>> cost["forward"]
-    {'left_to_right': 14400, 'right_to_left': 14400, 'dense': 25696}
+    {'left_to_right': 153600, 'right_to_left': 128000, 'dense': 208896}
     >>> cost["path"], cost["dense_forward"]
-    ('left_to_right', 25600)
+    ('right_to_left', 204800)
     """
     weight = _check_weight(weight)
     batch = check_int(batch_size, name="batch_size", minimum=0)

@@ -47,8 +47,14 @@ def check_data(X, *, name: str = "X", xp=None, check_values: bool = True):
 
 
 def compress_bank(X, kind: str, n_params: int, seed: int, options: dict):
-    """A compressed bank of ``X``: :func:`tt_ref.cloud.run_method`'s result (points and parameters used)."""
+    """A compressed bank of ``X``: :func:`tt_ref.cloud.run_method`'s result (points and parameters used).
+
+    The budget is checked first (:func:`bank_n_params`), so a budget that admits no bank is
+    an ``ArgumentValueError`` naming ``n_params``.
+    """
     from ..cloud._baselines import run_method
+
+    bank_n_params(kind, n_params, int(X.shape[0]), int(X.shape[1]))
 
     options = dict(options)
     if kind == "tt":
@@ -116,8 +122,8 @@ def bank_n_params(kind: str, n_params: int | None, n_data: int, dim: int) -> int
     ``"full"``: ``n_data * dim``; point-set kinds: ``(n_params // dim) * dim``;
     ``"tt"``: the TT point cloud's count for the configuration
     :func:`tt_ref.cloud.config_for_budget` picks. Raises ``ValueError`` when the
-    budget admits no bank of that kind (fewer parameters than one point, or no TT
-    configuration fits).
+    budget admits no bank of that kind (fewer parameters than one point, more points
+    than ``n_data`` rows for a point set, or no TT configuration fits).
 
     Examples
     --------
@@ -137,9 +143,17 @@ def bank_n_params(kind: str, n_params: int | None, n_data: int, dim: int) -> int
         from ..cloud._budget import config_for_budget
         from ..cloud._point_cloud import n_params_for
 
-        mode_sizes, ranks = config_for_budget(dim, n_params, n_data=n_data)
+        try:
+            mode_sizes, ranks = config_for_budget(dim, n_params, n_data=n_data)
+        except ValueError as exc:  # the budget admits no configuration: the caller's n_params
+            raise ArgumentValueError(f"n_params: {exc}") from exc
         return int(n_params_for(dim, mode_sizes, ranks))
     m = n_params // dim
     if m < 1:
         raise ArgumentValueError(f"a budget of {n_params} parameters holds no {dim}-dimensional point (kind={kind!r})")
+    if m > n_data:
+        raise ArgumentValueError(
+            f"n_params={n_params} holds {m} points of dimension {dim}, more than the {n_data} rows of the data "
+            f"(kind={kind!r}); at most {n_data * dim}"
+        )
     return m * dim

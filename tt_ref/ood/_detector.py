@@ -1,7 +1,7 @@
 """The kNN anomaly detector, in scikit-learn's outlier-detector shape.
 
 A test point's distance to the ``k``-th nearest point of a memory bank of normal data is
-its anomaly measure (PatchCore's rule; ``specs/method.md`` §Anomaly detection). The
+its anomaly measure (PatchCore's rule; ``specs/method.md`` §6). The
 detector follows scikit-learn's conventions so ``sklearn.base.clone``, grid searches and
 pipelines work: ``__init__`` only stores its arguments, ``fit`` checks them and does the
 work, fitted state ends in ``_``, ``score_samples`` is larger for more normal points,
@@ -30,12 +30,12 @@ from .._backend import (
 )
 from ._banks import BANK_KINDS, bank_dim, bank_size, check_data, compress_bank, is_point_cloud
 from ._distances import index_kth_distances, kth_smallest_distances, row_max_abs
-from ._params import ParamsMixin
+from ._params import get_params, params_repr, set_params
 
 __all__ = ["KNNDetector"]
 
 
-class KNNDetector(ParamsMixin):
+class KNNDetector:
     """kNN anomaly detector: the distance to the ``k``-th nearest bank point.
 
     Parameters
@@ -124,6 +124,17 @@ class KNNDetector(ParamsMixin):
         self.chunk_size = chunk_size
         self.contamination = contamination
 
+    def get_params(self, deep=True):
+        """The parameters as a dict (with ``index__name`` entries of a nested estimator if ``deep``)."""
+        return get_params(self, deep)
+
+    def set_params(self, **params):
+        """Set parameters (``index__name`` for a nested one); checked at the next :meth:`fit`. Returns ``self``."""
+        return set_params(self, params)
+
+    def __repr__(self) -> str:
+        return params_repr(self)
+
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y=None):
         """Build the memory bank from normal data ``X`` ``(N, D)`` and set the threshold.
@@ -151,6 +162,7 @@ class KNNDetector(ParamsMixin):
             if callable(getattr(index, "train", None)):
                 index.train(points)
             index.add(points)
+        self.__dict__.pop("offset_", None)  # unfitted until the new threshold is set
         self.bank_, self.bank_size_, self.n_params_, self.index_ = bank, bank_size(bank), n_params, index
         self.n_features_in_ = int(X.shape[1])
         self._backend, self._bank_max = backend, bank_max

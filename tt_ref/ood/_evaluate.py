@@ -22,8 +22,8 @@ from .._backend import (
     check_int,
     check_int_sequence,
     check_real,
+    progress_bar,
 )
-from .._backend._progress import progress_bar
 from ._banks import BANK_KINDS, bank_n_params, check_data
 from ._detector import KNNDetector
 from ._metrics import detection_metrics, roc_curve

@@ -282,14 +282,10 @@ class TTIndex:
         scan = check_choice(scan, _SCANS, name="scan")
         if scan == "auto":
             scan = "gather" if self.backend == "cupy" else "lists"
-        allowed = scan_rows = None
+        allowed, scan_norms = None, lists.sq_norms
         if allow is not None:
             allowed = lists.contains(xp.sort(lists.check_ids(allow, name="allow")))
-        if scan == "lists":
-            scan_rows = lists.rows
-            if allowed is not None:
-                norms = xp.where(allowed, lists.sq_norms, xp.full_like(lists.sq_norms, math.inf))
-                scan_rows = xp.concat([lists.vectors, norms[:, None]], axis=1)
+            scan_norms = xp.where(allowed, scan_norms, xp.full_like(scan_norms, math.inf))
         budget = chunk_budget(xp)
         if chunk_size is None:
             expected = n_candidates or n_probe * max(1, self.ntotal // lists.n_nonempty())
@@ -302,7 +298,7 @@ class TTIndex:
         for start, stop in chunks:
             d, i, n_c, n_r = search_chunk(Q[start:stop, :], tables, lists, k, beam=beam, n_probe=n_probe,
                                           n_candidates=n_candidates, scan=scan, allowed=allowed,
-                                          scan_rows=scan_rows, budget=budget, xp=xp)
+                                          scan_norms=scan_norms, budget=budget, xp=xp)
             out_d.append(d)
             out_i.append(i)
             n_cand += n_c

@@ -26,19 +26,19 @@ from ._beam import beam_search, take_rows
 __all__ = ["search_chunk", "select_leaves", "scan_gather", "scan_lists", "smallest_columns"]
 
 
-def search_chunk(q, tables, lists, k: int, *, beam: int, n_probe, n_candidates, scan: str, allowed, scan_rows,
+def search_chunk(q, tables, lists, k: int, *, beam: int, n_probe, n_candidates, scan: str, allowed, scan_norms,
                  budget: int, xp):
     """One chunk of queries: beam, leaf selection, scan. Returns ``(d, ids, candidates, centres)``.
 
     ``tables`` must have the empty leaves at ``inf`` (``BeamTables.with_empty_leaves``);
-    ``allowed`` (an ``(N,)`` mask or None) serves the gather scan, ``scan_rows`` the lists scan.
+    ``allowed`` (an ``(N,)`` mask or None) serves the gather scan, ``scan_norms`` the lists scan.
     """
     scores = beam_search(tables, q, beam, xp=xp)
     leaves, take = select_leaves(scores, lists, n_probe=n_probe, n_candidates=n_candidates, xp=xp)
     if scan == "gather":
         d, ids, n_cand = scan_gather(q, leaves, take, lists, allowed, k, budget=budget, xp=xp)
     else:
-        d, ids, n_cand = scan_lists(q, leaves, take, lists, scan_rows, k, xp=xp)
+        d, ids, n_cand = scan_lists(q, leaves, take, lists, scan_norms, k, xp=xp)
     return d, ids, n_cand, scores.n_centres
 
 
@@ -78,32 +78,38 @@ def select_leaves(scores, lists, *, n_probe, n_candidates, xp):
 def smallest_columns(d, width: int, *, xp, method: str = "auto"):
     """``topk_smallest(d, width)``: the same values and columns, ties to the smaller column.
 
-    ``method="threshold"`` finds the ``width`` smallest of each long row among the entries
-    below a threshold read off a sorted sample of the row (every ``s``-th column), so it
-    sorts a few hundred entries per row instead of partitioning thousands; rows where
-    the threshold catches fewer than ``width`` entries fall back to the plain top-k.
-    It costs one host read (the counts below the threshold), so ``"auto"`` takes it on
-    NumPy only, for rows at least 16 times longer than ``width``.
+    ``method="threshold"`` cuts each row into ``2 width`` blocks or more, sorts the block
+    minima (values only, no argsort) and keeps the entries no larger than the
+    ``width``-th smallest minimum: at least ``width`` entries (one per such block), and
+    every one of the row's ``width`` smallest. Only those few are then ordered, so a
+    row of thousands costs a short sort. It reads one number on the host (the widest
+    kept row), so ``"auto"`` takes it on NumPy only, for rows at least 16 times longer
+    than ``width``; rows whose kept entries fill half the row (ties, ``inf``) fall back
+    to :func:`~tt_ref._backend.topk_smallest`.
     """
     n_rows, n_cols = d.shape
     if method == "auto":
         method = "threshold" if backend_name(xp) == "numpy" and n_cols >= 16 * width else "topk"
-    if method == "topk" or n_rows == 0:
+    if method == "topk" or n_rows == 0 or n_cols < 2 * width:
         return topk_smallest(d, width, xp=xp)
-    stride = max(1, n_cols // (4 * width))
-    sample = xp.sort(d[:, ::stride], axis=1)
-    rank = min(sample.shape[1] - 1, (3 * width) // (2 * stride) + 1)
-    below = d <= sample[:, rank:rank + 1]
+    block = n_cols // (2 * width)
+    n_blocks = -(-n_cols // block)
+    padded = d
+    if n_blocks * block > n_cols:
+        padded = xp.concat([d, xp.full((n_rows, n_blocks * block - n_cols), math.inf, dtype=d.dtype)], axis=1)
+    minima = xp.sort(xp.min(xp.reshape(padded, (n_rows, n_blocks, block)), axis=2), axis=1)
+    below = d <= minima[:, width - 1:width]
     count = xp.sum(xp.astype(below, xp.int64), axis=1)
-    fewest, most = to_ints(xp.min(count), xp.max(count))
-    if fewest < width or 2 * most > n_cols:
+    (most,) = to_ints(xp.max(count))
+    if 2 * most > n_cols:
         return topk_smallest(d, width, xp=xp)
-    # Compact each row's entries below the threshold (column order kept), pad with inf.
+    # Compact each row's kept entries (column order kept), pad with inf, order them.
     cols = xp.nonzero(below)[1]
     first = xp.cumulative_sum(count) - count
     slot = xp.arange(most, dtype=xp.int64)[None, :]
     valid = slot < count[:, None]
-    col = xp.take(cols, xp.clip(first[:, None] + slot, 0, cols.shape[0] - 1))
+    col = xp.take(cols, xp.reshape(xp.clip(first[:, None] + slot, 0, cols.shape[0] - 1), (-1,)))
+    col = xp.reshape(col, (n_rows, most))
     col = xp.where(valid, col, xp.zeros_like(col))
     vals = take_rows(d, col, xp)
     vals = xp.where(valid, vals, xp.full_like(vals, math.inf))
@@ -207,14 +213,13 @@ def _top_k(d, ids, k, xp):
 
 
 # --------------------------------------------------------------------------- lists
-def scan_lists(q, leaves, take, lists, scan_rows, k: int, *, xp):
+def scan_lists(q, leaves, take, lists, scan_norms, k: int, *, xp):
     """Exact re-rank with one matrix product per probed leaf (no copy of stored vectors).
 
-    ``scan_rows`` is ``(N, D + 1)``: each stored vector and its squared norm (``inf`` for
-    rows a filter excludes). For a leaf probed by queries ``Q_l``,
-    ``[-2 Q_l, 1] @ [x, ||x||^2]^T`` gives ``||x||^2 - 2 q.x`` for all its vectors in one
-    product; ``||q||^2`` is added to the ``k`` kept only. Returns what :func:`scan_gather`
-    returns.
+    ``scan_norms`` are the stored vectors' squared norms (``inf`` for rows a filter
+    excludes). For a leaf probed by queries ``Q_l``, ``(-2 Q_l) X_l^T + ||x||^2`` gives
+    ``||x||^2 - 2 q.x`` for all its vectors in one product; ``||q||^2`` is added to the
+    ``k`` kept only. Returns what :func:`scan_gather` returns.
     """
     n_q = q.shape[0]
     pair_row, pair_leaf, pair_take = _pairs(leaves, take, xp)
@@ -236,12 +241,13 @@ def scan_lists(q, leaves, take, lists, scan_rows, k: int, *, xp):
     n_groups = group_first.shape[0]
     if n_cand == 0:
         return (xp.full((n_q, k), math.inf, dtype=q.dtype), xp.full((n_q, k), -1, dtype=xp.int64), 0)
-    q_aug = xp.concat([-2.0 * q, xp.ones((n_q, 1), dtype=q.dtype)], axis=1)
-    sorted_row = xp.take(pair_row, order)
+    # Each pair's -2 q, gathered once in leaf order; then one product per leaf.
+    q_pairs = xp.take(-2.0 * q, xp.take(pair_row, order), axis=0)
+    vectors_t = xp.matrix_transpose(lists.vectors)  # (D, N), a view
     blocks, pos = [], 0
     for start, size, count in zip(*(host[2 + j * n_groups: 2 + (j + 1) * n_groups] for j in range(3))):
-        queries = xp.take(q_aug, sorted_row[pos:pos + count], axis=0)
-        blocks.append(xp.reshape(queries @ xp.matrix_transpose(scan_rows[start:start + size, :]), (-1,)))
+        block = q_pairs[pos:pos + count, :] @ vectors_t[:, start:start + size] + scan_norms[start:start + size]
+        blocks.append(xp.reshape(block, (-1,)))
         pos += count
     blocks.append(xp.full((1,), math.inf, dtype=q.dtype))  # the padding entry, last
     values = xp.concat(blocks)
@@ -258,7 +264,7 @@ def scan_lists(q, leaves, take, lists, scan_rows, k: int, *, xp):
     if n_cols < k:
         d = xp.concat([d, xp.full((n_q, k - n_cols), math.inf, dtype=d.dtype)], axis=1)
         src = xp.concat([src, xp.full((n_q, k - n_cols), values.shape[0] - 1, dtype=src.dtype)], axis=1)
-    vals, sel = topk_smallest(d, k, xp=xp)
+    vals, sel = smallest_columns(d, k, xp=xp)
     # Storage row of each kept entry: its group, then its column inside the leaf.
     entry = xp.reshape(take_rows(src, sel, xp), (-1,))
     group = xp.clip(xp.searchsorted(block_base + block_len, entry, side="right"), 0, n_groups - 1)
