@@ -48,6 +48,7 @@ NUMPY = r"\(.*'numpy'\)$"
 FAST_SUBSET = [
     r"^quality\.",
     r"^backend\.Threads\.",
+    r"^ttm_layer\.\w+\.track_",
     r"^tt_decompositions\.TTSVD\.time_tt_svd" + NUMPY,
     r"^tt_decompositions\.TTRound\.time_round" + NUMPY,
     r"^point_cloud\.Fit\.time_fit_20_steps\('glove-1%', 'numpy'\)$",

@@ -35,7 +35,7 @@ def _results() -> dict[str, np.ndarray]:
     index = tt_ref.TTIndex(8, (8, 4), (4,), seed=3, fit_options={"steps": 30, "batch_size": 256, "progress": False})
     index.train(X)
     index.add(X)
-    dist, ids = index.search(X[:20], 5, beam=4)
+    dist, ids = index.search(X[:20], 5, beam=4, scan="gather")
     out["index/dist"], out["index/ids"] = np.asarray(dist), np.asarray(ids)
     detector = tt_ref.KNNDetector(k=3).fit(X[:300])
     out["ood/score"] = np.asarray(detector.kth_distance(X[300:320]))

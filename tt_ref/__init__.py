@@ -27,6 +27,7 @@ _EXPORTS = {
     "FileFormatError": "_backend",
     "MemoryLimitError": "_backend",
     "MissingDependencyError": "_backend",
+    "ArgumentIndexError": "_backend",
     "set_memory_limit": "_backend",
     "get_memory_limit": "_backend",
     "memory_limit": "_backend",

@@ -1,9 +1,9 @@
 """Shared set-up for the asv benchmarks: backends, declared figures, and shims over API changes.
 
 Threads: ``asv.conf.json`` sets ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS`` and
-``MKL_NUM_THREADS`` to 1 for every benchmark process (``matrix.env_nobuild``), and the
-scripts that run asv in an existing environment (``gate.py``, ``history.py``) export the
-same, so nothing here depends on which module imports NumPy first.
+``MKL_NUM_THREADS`` to 1 for every benchmark process (``matrix.env_nobuild``), and
+``gate.py``, which runs asv in an existing environment, sets the same; nothing here
+depends on which module imports NumPy first.
 ``backend.Threads.track_blas_threads`` records the thread count the benchmarks saw.
 
 The benchmarks call the public API (``tt_ref.NAME``) only. asv runs today's benchmarks

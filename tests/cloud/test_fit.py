@@ -10,7 +10,7 @@ from helpers import eps_of, rel_err, to_np, to_xp
 from hypothesis import given
 from hypothesis import strategies as st
 
-import tt_ref.cloud._point_cloud as point_cloud_module
+import tt_ref.cloud._kernels as kernels_module
 from tt_ref._backend import backend_name
 from tt_ref.cloud._fit import DEFAULTS, FitResult, _losses_and_grad, fit_point_cloud
 from tt_ref.cloud._losses import cores_gradient, nn_forward, nn_inverse, sliced_wasserstein
@@ -91,7 +91,7 @@ def test_gemm_and_gather_kernels_agree(xp, dtype, monkeypatch):
     flat = to_xp(rng.integers(0, cloud.n_points, size=20), xp)
     grad_points = to_xp(rng.normal(size=(20, 4)), xp, dtype)
     fast = (cloud.decode(flat), cores_gradient(cloud, flat, grad_points))
-    monkeypatch.setattr(point_cloud_module, "_ONE_HOT_MAX_MODE", 0)
+    monkeypatch.setattr(kernels_module, "_ONE_HOT_MAX_MODE", 0)
     slow = (cloud.decode(flat), cores_gradient(cloud, flat, grad_points))
     tol = 100 * eps_of(dtype)
     assert rel_err(fast[0], slow[0]) <= tol
@@ -232,8 +232,13 @@ def test_resume_from_saved_cloud(tmp_path, xp):
 
 
 def test_progress_bar_with_and_without_tqdm(monkeypatch, capsys):
-    """specs/fit.md §Progress: a tqdm bar when tqdm is there, no bar (and no error) when it is not."""
+    """specs/fit.md §Progress: a tqdm bar on a terminal when tqdm is there, no bar (and no error) otherwise."""
+    import tt_ref._backend._progress as progress_module
+
     _, X = known_cloud_data()
+    fit_point_cloud(X, (4, 4), (2,), batch_size=32, steps=3, progress=True)
+    assert capsys.readouterr().err == ""  # stderr is not a terminal under pytest: no bar
+    monkeypatch.setattr(progress_module, "stderr_is_terminal", lambda: True)
     fit_point_cloud(X, (4, 4), (2,), batch_size=32, steps=3, progress=True)
     assert "fit TT point cloud" in capsys.readouterr().err
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # import tqdm.auto now fails
@@ -287,3 +292,67 @@ def test_bad_input(xp):
         fit(callback=3)
     with pytest.raises(TypeError, match="X must be an array"):
         fit([[0.0, 1.0, 2.0]] * 40)
+
+
+# --------------------------------------------------------------------------- the options
+def test_config_validates_each_option():
+    """specs/fit.md §Options: one check per option; wrong type TypeError, wrong value ValueError, named."""
+    from tt_ref.cloud._config import FitConfig
+
+    config = FitConfig(steps=np.int64(5), batch_size=np.int32(8), lr=np.float32(0.5), refine_rows=np.int64(9))
+    assert (config.steps, config.batch_size, config.refine_rows) == (5, 8, 9)
+    assert all(type(v) is int for v in (config.steps, config.batch_size, config.refine_rows))
+    bad_values = {"steps": -1, "batch_size": 0, "n_projections": 0, "lr": 0.0, "alpha_fwd": -1.0,
+                  "alpha_inv": float("inf"), "sw_weight": -0.1, "refine_sweeps": -2, "refine_rows": 0,
+                  "refine_ridge": -1e-3, "init_sweeps": -1, "init": "pca"}
+    for name, value in bad_values.items():
+        with pytest.raises(ValueError, match=name):
+            FitConfig(**{name: value})
+    bad_types = {"steps": 2.0, "batch_size": "8", "lr": "0.1", "repair": 1, "refine_rows": 1.5, "init": 3,
+                 "n_projections": True}
+    for name, value in bad_types.items():
+        with pytest.raises(TypeError, match=name):
+            FitConfig(**{name: value})
+    with pytest.raises(TypeError, match="unknown option.*stepz"):
+        FitConfig.from_options({"stepz": 3})
+    resolved = FitConfig(batch_size=10).resolve(dim=4, n_data=10)
+    assert (resolved.alpha_fwd, resolved.alpha_inv) == (0.25, 0.025)
+    with pytest.raises(ValueError, match="batch_size"):
+        FitConfig(batch_size=11).resolve(dim=4, n_data=10)
+    assert DEFAULTS == FitConfig().as_dict()
+
+
+def test_unknown_option_and_recorded_config():
+    """specs/fit.md §Options: fit_point_cloud rejects an unknown option; the result records what ran."""
+    _, X = known_cloud_data()
+    with pytest.raises(TypeError, match="unknown option"):
+        fit_point_cloud(X, (4, 4), (2,), batch_size=32, steps=1, progress=False, refine=3)
+    result = fit_point_cloud(X, (4, 4), (2,), batch_size=32, steps=2, progress=False)
+    assert result.config["steps"] == 2 and result.config["alpha_fwd"] == 1.0 / 3
+    assert result.config["init"] == "kmeans" and result.refinement == {}
+
+
+def test_batch_stream_draws_the_steps_in_order(xp):
+    """specs/fit.md §Batches: a block of draws equals the same draws made one step at a time."""
+    from tt_ref.cloud._config import FitConfig
+    from tt_ref.cloud._fit import BatchStream
+
+    X = to_xp(np.random.default_rng(0).normal(size=(50, 3)), xp)
+    config = FitConfig(batch_size=8, n_projections=4)
+    block = BatchStream(X, config, (3, 2), np.random.default_rng(5), xp).draw(3)
+    single = BatchStream(X, config, (3, 2), np.random.default_rng(5), xp)
+    for want in block:
+        got = single.draw(1)[0]
+        for a, b in zip(got, want):
+            assert np.array_equal(to_np(a), to_np(b))
+
+
+def test_sw_weight_zero_fits_the_nearest_neighbour_terms_alone():
+    """specs/fit.md §Loss: sw_weight scales the SW term; 0 leaves the nearest-neighbour terms."""
+    _, X = known_cloud_data()
+    options = dict(batch_size=64, steps=10, progress=False, seed=2)
+    nn_only = fit_point_cloud(X, (4, 4), (2,), sw_weight=0.0, **options)
+    h = nn_only.history
+    for total, fwd, inv in zip(h["loss"], h["nn_forward"], h["nn_inverse"]):
+        assert abs(total - (fwd / 3 + 0.1 / 3 * inv)) <= 1e-9 * max(1.0, total)
+    assert not np.array_equal(nn_only.cloud.cores[0], fit_point_cloud(X, (4, 4), (2,), **options).cloud.cores[0])

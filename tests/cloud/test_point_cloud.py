@@ -192,7 +192,7 @@ def test_load_rejects_foreign_and_corrupt_files(tmp_path):
         TTPointCloud.load(foreign)
     corrupt = tmp_path / "corrupt.npz"
     corrupt.write_bytes(b"PK\x03\x04 this is not a zip archive")
-    with pytest.raises(ValueError, match="not a tt_ref TT point cloud"):
+    with pytest.raises(ValueError, match="not a tt_ref TT point cloud|damaged or truncated"):
         TTPointCloud.load(corrupt)
     cloud = TTPointCloud.random(2, (2, 2), (1,), seed=0)
     good = tmp_path / "good.npz"
@@ -200,13 +200,13 @@ def test_load_rejects_foreign_and_corrupt_files(tmp_path):
     data = dict(np.load(good))
     data["version"] = np.array(99)
     np.savez(tmp_path / "future.npz", **data)
-    with pytest.raises(ValueError, match="version 99"):
+    with pytest.raises(ValueError, match="version 99|.version. is 99"):
         TTPointCloud.load(tmp_path / "future.npz")
     truncated = tmp_path / "truncated.npz"
     truncated.write_bytes(good.read_bytes()[:60])
-    with pytest.raises(ValueError, match="not a tt_ref TT point cloud"):
+    with pytest.raises(ValueError, match="not a tt_ref TT point cloud|damaged or truncated"):
         TTPointCloud.load(truncated)
-    with pytest.raises(FileNotFoundError, match="path"):
+    with pytest.raises(FileNotFoundError, match="path|no such file"):
         TTPointCloud.load(tmp_path / "missing.npz")
     with pytest.raises(ValueError, match="backend"):
         TTPointCloud.load(good, backend="jax")
@@ -228,7 +228,7 @@ def test_failed_save_leaves_nothing_half_written(tmp_path, monkeypatch):
         TTPointCloud.random(2, (2, 2), (1,), seed=1).save(path)
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["cloud.npz"]
-    with pytest.raises(FileNotFoundError, match="path"):
+    with pytest.raises(FileNotFoundError, match="path|no such file"):
         cloud.save(tmp_path / "no_such_folder" / "c.npz")
 
 

@@ -3,10 +3,8 @@ protocol): the conformance kit must catch every one with a message that names th
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
-from numpy_adapter import NumpyAdapter, as_outputs, check_range
+from conformance.numpy_adapter import NumpyAdapter, check_range
 
 
 class FortranOrder(NumpyAdapter):
@@ -58,5 +56,3 @@ BROKEN = {
     "sqrt_split": (SqrtSplit, "sqrt(S)"),
     "dropped_sqrt_d": (DroppedSqrtD, "sqrt(d - 1)"),
 }
-
-del math, as_outputs

@@ -27,7 +27,8 @@ def _run(case, backend, arg, label, value, expect):
     func, kwargs = case.build(backend)
     kwargs = {**kwargs, arg.name: value}
     names = (arg.name,) + tuple(case.names.get(arg.name, ()))
-    outcome, detail = fuzz_kit.judge(lambda: func(**kwargs), names=names, expect=expect)
+    outcome, detail = fuzz_kit.judge(lambda: func(**kwargs), names=names, expect=expect,
+                                     range_refusal=label in ("huge", "tiny"))
     fuzz_kit.record(f"{case.name}({arg.name}) on {backend}", label, outcome, detail)
     return outcome, detail
 

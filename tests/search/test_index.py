@@ -8,9 +8,10 @@ from helpers import eps_of, to_np, to_xp
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tt_ref.search._index import TTIndex
+from tt_ref._backend import FileFormatError
 from tt_ref._backend._neighbors import nearest_neighbors, squared_distances
 from tt_ref.cloud._point_cloud import TTPointCloud
+from tt_ref.search._index import TTIndex
 
 
 def _cloud(dim, mode_sizes, ranks, seed, xp, dtype):
@@ -63,8 +64,8 @@ def test_full_coverage_search_is_exact(xp, dtype, data):
 
 
 def test_scan_paths_agree(xp, dtype, monkeypatch):
-    """specs/index.md §Search: "lists" (any scan unit) and "gather" scans, any chunking, agree."""
-    import tt_ref.search._index as index_module
+    """specs/index.md §Scans: "lists" and "gather" scans, any chunking, give the same ids and stats."""
+    import tt_ref.search._config as config_module
 
     rng = np.random.default_rng(13)
     X = rng.standard_normal((400, 5))
@@ -73,15 +74,12 @@ def test_scan_paths_agree(xp, dtype, monkeypatch):
     for options in ({"n_candidates": 37}, {"n_probe": 5}):
         d1, i1 = index.search(Q, 6, beam=3, scan="gather", **options)
         stats = dict(index.last_search_stats)
-        runs = []
-        for unit in (1, 3, 12):
-            index._unit = unit  # leaves, level-2 prefixes, level-1 prefixes
-            runs.append(index.search(Q, 6, beam=3, scan="lists", **options))
-        index._unit = None
-        monkeypatch.setattr(index_module, "_CHUNK_ELEMENTS", 64)  # tiny blocks: every chunk loop runs
+        runs = [index.search(Q, 6, beam=3, scan="lists", **options)]
+        monkeypatch.setattr(config_module, "CHUNK_ELEMENTS", 64)  # tiny blocks: every chunk loop runs
         runs.append(index.search(Q, 6, beam=3, scan="gather", **options))
-        runs.append(index.search(Q, 6, beam=3, scan="lists", chunk_size=7, **options))
+        runs.append(index.search(Q, 6, beam=3, scan="lists", **options))
         monkeypatch.undo()
+        runs.append(index.search(Q, 6, beam=3, scan="lists", chunk_size=7, **options))
         assert index.last_search_stats == stats
         for d2, i2 in runs:
             assert np.array_equal(to_np(i1), to_np(i2))
@@ -236,7 +234,7 @@ def test_custom_ids_and_train(xp, dtype):
     """specs/index.md §Training: train fits a cloud with fit_point_cloud; custom ids come back."""
     rng = np.random.default_rng(11)
     X = rng.standard_normal((200, 3))
-    index = TTIndex(3, (4, 4), (2,), steps=5, batch_size=64, progress=False, train_size=150)
+    index = TTIndex(3, (4, 4), (2,), fit_options={"steps": 5, "batch_size": 64, "progress": False}, train_size=150)
     assert not index.is_trained
     index.train(to_xp(X, xp, dtype))
     assert index.is_trained and index.ntotal == 0 and index.fit_result is not None
@@ -285,11 +283,11 @@ def test_bad_inputs(xp, dtype, tmp_path):
         index.search(X, 1, beam=0)
     foreign = tmp_path / "foreign.npz"
     np.savez(foreign, data=np.zeros(3))
-    with pytest.raises(ValueError, match="not a tt_ref TTIndex file"):
+    with pytest.raises(FileFormatError, match="not a tt_ref TTIndex file"):
         TTIndex.load(foreign)
     text = tmp_path / "text.npz"
     text.write_text("hello")
-    with pytest.raises(ValueError, match="not a tt_ref TTIndex file"):
+    with pytest.raises(FileFormatError, match="TTIndex file .*text.npz"):
         TTIndex.load(text)
     with pytest.raises(FileNotFoundError):
         TTIndex.load(tmp_path / "missing.npz")

@@ -84,6 +84,28 @@ def test_dot_and_norm_match_dense(xp, dtype, data):
     assert isinstance(value, float)
     ref = float(np.linalg.norm(dense_a))
     assert abs(value - ref) <= 100 * eps_of(dtype) * a.ndim * a.max_rank * ref
+    # The contract (specs/arithmetic.md §norm): |v^2 - ||A||^2| <= c K unit prod ||G_j||_F^2.
+    scale = math.prod(float(np.linalg.norm(to_np(c).astype(np.float64))) for c in a.cores)
+    k = sum(2 * n * r + r * n + r2 for n, r, r2 in zip(a.shape, a.ranks[:-1], a.ranks[1:])) + 2 * a.ndim
+    assert abs(value**2 - ref**2) <= 4 * k * eps_of(dtype) * scale**2
+
+
+def test_dot_and_norm_bounds_are_backward_not_relative(xp):
+    """specs/arithmetic.md §dot, §norm: under cancellation (a nearly orthogonal pair; a minus
+    almost itself) a bound relative to the result fails while the backward bound holds."""
+    a = TensorTrain([to_xp(c, xp) for c in random_tt((3, 4, 2, 3), 2, seed=3).cores])
+    b = TensorTrain([to_xp(c, xp) for c in random_tt((3, 4, 2, 3), 3, seed=4).cores])
+    near = sub(b, scale(a, dot(a, b) / dot(a, a) * (1 - 1e-12)))  # <a, near> cancels
+    exact = float(np.sum(dense_from_cores(a.cores) * dense_from_cores(near.cores)))
+    absdot = float(np.sum(abs_dense_from_cores(a.cores) * abs_dense_from_cores(near.cores)))
+    err = abs(dot(a, near) - exact)
+    assert err <= 4 * 60 * eps_of("float64") * absdot
+    assert err > 100 * eps_of("float64") * abs(exact)  # the relative claim a guide once made is false here
+    cancelling = sub(a, scale(a, 1 - 1e-9))
+    ref = float(np.linalg.norm(dense_from_cores(a.cores))) * 1e-9
+    scale_p = math.prod(float(np.linalg.norm(to_np(c))) for c in cancelling.cores)
+    value = norm(cancelling)
+    assert abs(value**2 - ref**2) <= 4 * 80 * eps_of("float64") * scale_p**2
 
 
 def test_norm_never_builds_full_tensor(xp, dtype):

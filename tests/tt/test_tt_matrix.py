@@ -69,6 +69,11 @@ def test_matvec_dense_batch(xp, dtype, data):
     y = matvec(ttm, to_xp(x, xp, dtype))
     assert tuple(y.shape) == (batch, ttm.shape[0])
     assert rel_err(y, x @ dense.T) <= 100 * eps_of(dtype) * ttm.ndim * ttm.max_rank
+    # specs/tt_matrix.md §Test tolerances: the element-wise contract c K unit (|W| |x|).
+    abs_dense = _dense_by_loops(TTMatrix([xp.abs(c) for c in ttm.cores]))
+    k = sum(int(c.shape[0]) * int(c.shape[2]) + 1 for c in ttm.cores) + 2
+    x_used = to_np(to_xp(x, xp, dtype)).astype(np.float64)
+    assert np.all(np.abs(to_np(y) - x_used @ dense.T) <= 4 * k * eps_of(dtype) * (np.abs(x_used) @ abs_dense.T))
     y1 = matvec(ttm, to_xp(x[0, :], xp, dtype))
     assert tuple(y1.shape) == (ttm.shape[0],)
     assert rel_err(y1, dense @ x[0, :]) <= 100 * eps_of(dtype) * ttm.ndim * ttm.max_rank

@@ -25,6 +25,7 @@ What the standard lacks lives here, once:
 from __future__ import annotations
 
 from ._errors import (
+    ArgumentIndexError,
     ArgumentTypeError,
     ArgumentValueError,
     FileFormatError,
@@ -104,6 +105,7 @@ __all__ = [
     "FileFormatError",
     "MemoryLimitError",
     "MissingDependencyError",
+    "ArgumentIndexError",
     "check_allocation",
     "get_memory_limit",
     "set_memory_limit",

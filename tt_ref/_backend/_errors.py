@@ -15,6 +15,7 @@ __all__ = [
     "FileFormatError",
     "MemoryLimitError",
     "MissingDependencyError",
+    "ArgumentIndexError",
 ]
 
 
@@ -40,3 +41,7 @@ class MemoryLimitError(InputError, MemoryError):
 
 class MissingDependencyError(InputError, ImportError):
     """An optional package (or a device) the request needs is not installed here."""
+
+
+class ArgumentIndexError(InputError, IndexError):
+    """An index argument points outside the object it indexes (a multi-index, an id, a level)."""

@@ -24,7 +24,8 @@ import math
 import os
 import threading
 
-from ._errors import ArgumentTypeError, ArgumentValueError, MemoryLimitError
+from ._errors import ArgumentValueError, MemoryLimitError
+from ._validation import check_int
 
 __all__ = [
     "ENV_VAR",
@@ -94,15 +95,7 @@ def get_memory_limit() -> int:
 def _check_limit(nbytes, name: str) -> int | None:
     if nbytes is None:
         return None
-    if isinstance(nbytes, bool):
-        raise ArgumentTypeError(f"{name} must be an integer number of bytes or None, got bool")
-    try:
-        value = int(nbytes) if isinstance(nbytes, float) and nbytes.is_integer() else nbytes.__index__()
-    except (AttributeError, TypeError):
-        raise ArgumentTypeError(f"{name} must be an integer number of bytes or None, got {type(nbytes).__name__}") from None
-    if value < 1:
-        raise ArgumentValueError(f"{name} must be a positive number of bytes, got {value}")
-    return value
+    return check_int(nbytes, name=name, minimum=1)
 
 
 def set_memory_limit(nbytes) -> int | None:

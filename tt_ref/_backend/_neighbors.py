@@ -24,7 +24,7 @@ import numpy as np
 from ._errors import ArgumentValueError
 from ._kernels import topk_smallest
 from ._namespace import array_namespace, to_floats, work_elements
-from ._validation import as_point_sets
+from ._validation import as_point_sets, check_int, check_optional_int
 
 __all__ = [
     "squared_distances",
@@ -349,8 +349,8 @@ def nearest_neighbors_scaled(queries, base, k: int = 1, *, chunk_size: int | Non
     n_base = base.shape[0]
     if n_base == 0:
         raise ArgumentValueError("base is empty: no neighbours to search")
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n_base:
-        raise ArgumentValueError(f"k must be an integer in [1, {n_base}] (the size of base), got {k!r}")
+    k = check_int(k, name="k", minimum=1, maximum=n_base)  # at most the size of base
+    chunk_size = check_optional_int(chunk_size, name="chunk_size", minimum=1)
     if check_values:
         host_scale = _validated_scale(queries, base, xp)
         scale = xp.asarray(host_scale, dtype=base.dtype)

@@ -251,15 +251,16 @@ def plot(rows, path, title, k) -> None:
             label = f"{r['method']} {r['config']}"
             if r["method"] == "TT index":
                 label += " " + r["search"].split()[0]
+            elif r["match"] != "-":
+                label += f" ({r['match']})"
             curves.setdefault(label, []).append(r)
         for j, (label, pts) in enumerate(curves.items()):
             pts = sorted(pts, key=lambda r: r["recall"])
-            marker = "os^vDP*Xh<>"[j % 11]
-            ax_row[0].plot([p["recall"] for p in pts], [p["qps"] for p in pts], marker=marker, label=label)
+            style = {"marker": "os^vDP*Xh<>"[j % 11], "color": f"C{j % 10}", "label": label}
+            ax_row[0].plot([p["recall"] for p in pts], [p["qps"] for p in pts], **style)
             with_d = [p for p in pts if p["distances_per_query"] is not None]
             if with_d:
-                ax_row[1].plot([p["recall"] for p in with_d], [p["distances_per_query"] for p in with_d],
-                               marker=marker, label=label)
+                ax_row[1].plot([p["recall"] for p in with_d], [p["distances_per_query"] for p in with_d], **style)
         for ax, ylabel in zip(ax_row, ("queries per second (1 thread, CPU time)", "distance computations per query")):
             ax.set_yscale("log")
             ax.set_xlabel(f"recall@{k}")

@@ -285,10 +285,12 @@ def _plot(rows, path: str) -> None:
 def run(args) -> int:
     from ._report import format_table
 
+    if args.repeat < 1:
+        raise ArgumentValueError(f"--repeat must be >= 1, got {args.repeat}")
+    if args.seed < 0:
+        raise ArgumentValueError(f"--seed must be >= 0, got {args.seed}")
     repeat = 1 if args.quick else args.repeat
     _SAMPLE_SECONDS[0] = 0.005 if args.quick else 0.05
-    if repeat < 1:
-        raise ArgumentValueError(f"--repeat must be >= 1, got {repeat}")
     check_outputs(json=args.json, plot=args.plot)
     xp = require_backend(args.backend)
     teneva = _import("teneva")

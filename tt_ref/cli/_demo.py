@@ -64,8 +64,10 @@ def _say(text: str) -> None:
 
 
 def run(args) -> int:
-    if args.blas_threads < 1:
-        raise ArgumentValueError(f"--blas-threads must be at least 1, got {args.blas_threads}")
+    if not 1 <= args.blas_threads <= 1024:
+        raise ArgumentValueError(f"--blas-threads must be in [1, 1024], got {args.blas_threads}")
+    if args.seed < 0:
+        raise ArgumentValueError(f"--seed must be >= 0, got {args.seed}")
     check_outputs(out=(args.out, "folder", None))
     require_matplotlib("demo (its report has plots)")
     require_backend(args.backend)

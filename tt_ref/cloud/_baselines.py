@@ -27,6 +27,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._backend import (
+    check_allocation,
+    check_int,
+    ArgumentTypeError,
+    ArgumentValueError,
     array_namespace,
     as_float_array,
     backend_name,
@@ -80,9 +84,9 @@ class CompressionResult:
 def _n_rows_for(n_params: int, dim: int, n_data: int, method: str) -> int:
     m = n_params // dim
     if m < 1:
-        raise ValueError(f"n_params={n_params} is smaller than one point of dimension {dim} (method {method!r})")
+        raise ArgumentValueError(f"n_params={n_params} is smaller than one point of dimension {dim} (method {method!r})")
     if m > n_data:
-        raise ValueError(
+        raise ArgumentValueError(
             f"n_params={n_params} allows {m} points of dimension {dim} but X has only {n_data} rows (method {method!r})"
         )
     return m
@@ -92,8 +96,7 @@ def _subsample(X, max_points, seed, xp):
     """A seeded uniform subset of at most ``max_points`` rows (for slow baselines on big sets)."""
     if max_points is None:
         return X
-    if isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 1:
-        raise ValueError(f"max_points must be an integer >= 1, got {max_points!r}")
+    max_points = check_int(max_points, name="max_points", minimum=1)
     if X.shape[0] <= max_points:
         return X
     rows = random_choice(seed, X.shape[0], max_points, xp=xp)
@@ -132,16 +135,16 @@ def greedy_k_center(X, m: int, *, seed=0, projection_dim: int | None = None):
     [0, 2, 3]
     """
     xp = array_namespace(X, names=("X",))
-    X = as_float_array(X, name="X", xp=xp, ndim=2)
+    X = as_float_array(X, name="X", xp=xp, ndim=2, nonempty=True)
     n_rows = X.shape[0]
-    if isinstance(m, bool) or not isinstance(m, int) or not 1 <= m <= n_rows:
-        raise ValueError(f"m must be an integer in [1, {n_rows}] (the rows of X), got {m!r}")
+    m = check_int(m, name="m", minimum=1, maximum=n_rows)
     rng = default_rng(seed)
     first = int(rng.integers(n_rows))
     Z = X
     if projection_dim is not None:
-        if isinstance(projection_dim, bool) or not isinstance(projection_dim, int) or projection_dim < 1:
-            raise ValueError(f"projection_dim must be an integer >= 1, got {projection_dim!r}")
+        projection_dim = check_int(projection_dim, name="projection_dim", minimum=1)
+        check_allocation((X.shape[0] + X.shape[1], projection_dim), 8,
+                         what=f"greedy_k_center: projection_dim={projection_dim}")
         # Johnson-Lindenstrauss: scaled Gaussian columns keep distances in expectation.
         proj = random_normal(rng, (X.shape[1], projection_dim), xp=xp, dtype=X.dtype)
         Z = (X @ proj) / math.sqrt(projection_dim)
@@ -176,7 +179,7 @@ def _coreset(X, n_params, seed, xp, *, projection_dim=None, max_points=None):
     m = _n_rows_for(n_params, X.shape[1], X.shape[0], "coreset")
     pool = _subsample(X, max_points, seed, xp)
     if m > pool.shape[0]:
-        raise ValueError(f"max_points={max_points} is below the {m} points the budget asks for (method 'coreset')")
+        raise ArgumentValueError(f"max_points={max_points} is below the {m} points the budget asks for (method 'coreset')")
     rows = greedy_k_center(pool, m, seed=seed, projection_dim=projection_dim)
     config = {"n_points": m, "projection_dim": projection_dim, "pool": int(pool.shape[0])}
     return xp.take(pool, rows, axis=0), m * X.shape[1], config, None
@@ -195,12 +198,11 @@ def _kmeans(X, n_params, seed, xp, *, library=None, n_iter=100, max_points=None)
         else:
             raise ImportError("method 'kmeans' needs scikit-learn or faiss: pip install scikit-learn (or faiss-cpu)")
     if library not in _KMEANS_LIBRARIES:
-        raise ValueError(f"library must be one of {_KMEANS_LIBRARIES}, got {library!r}")
-    if isinstance(n_iter, bool) or not isinstance(n_iter, int) or n_iter < 1:
-        raise ValueError(f"n_iter must be an integer >= 1, got {n_iter!r}")
+        raise ArgumentValueError(f"library must be one of {_KMEANS_LIBRARIES}, got {library!r}")
+    n_iter = check_int(n_iter, name="n_iter", minimum=1)
     pool = _subsample(X, max_points, seed, xp)
     if m > pool.shape[0]:
-        raise ValueError(f"max_points={max_points} is below the {m} centres the budget asks for (method 'kmeans')")
+        raise ArgumentValueError(f"max_points={max_points} is below the {m} centres the budget asks for (method 'kmeans')")
     host = to_numpy(pool)
     seed_int = int(default_rng(seed).integers(2**31 - 1))
     if library == "sklearn":
@@ -247,7 +249,7 @@ def _tt_svd_modes(n_data: int, n_levels) -> tuple[int, ...]:
     else:
         k = int(n_levels)
         if k < 1:
-            raise ValueError(f"n_levels must be >= 1, got {n_levels}")
+            raise ArgumentValueError(f"n_levels must be >= 1, got {n_levels}")
     base = max(1, int(math.floor(n_data ** (1.0 / k) + 1e-9)))
     while base ** k > n_data:
         base -= 1
@@ -264,13 +266,13 @@ def _tt_svd(X, n_params, seed, xp, *, n_levels=None, mode_sizes=None):
         mode_sizes = _tt_svd_modes(n_data, n_levels)
     mode_sizes = tuple(int(n) for n in mode_sizes)
     if any(n < 1 for n in mode_sizes):
-        raise ValueError(f"mode_sizes must all be >= 1, got {mode_sizes}")
+        raise ArgumentValueError(f"mode_sizes must all be >= 1, got {mode_sizes}")
     n_points = math.prod(mode_sizes)
     if n_points > n_data:
-        raise ValueError(f"mode_sizes {mode_sizes} hold {n_points} points but X has only {n_data} rows")
+        raise ArgumentValueError(f"mode_sizes {mode_sizes} hold {n_points} points but X has only {n_data} rows")
     shape = mode_sizes + (dim,)
     if _tt_param_count(shape, 1)[0] > n_params:
-        raise ValueError(
+        raise ArgumentValueError(
             f"n_params={n_params} is too small for TT-SVD of shape {shape}: rank 1 needs {_tt_param_count(shape, 1)[0]}"
         )
     low, high = 1, max(_tt_param_count(shape, 10**9)[1])
@@ -301,12 +303,12 @@ def _tt(X, n_params, seed, xp, *, mode_sizes=None, ranks=None, n_levels=None, **
 
     n_data, dim = X.shape
     if (mode_sizes is None) != (ranks is None):
-        raise ValueError("give both mode_sizes and ranks, or neither (then the budget rule picks them)")
+        raise ArgumentValueError("give both mode_sizes and ranks, or neither (then the budget rule picks them)")
     if mode_sizes is None:
         mode_sizes, ranks = config_for_budget(dim, n_params, n_data=n_data, n_levels=n_levels)
     needed = n_params_for(dim, mode_sizes, ranks)
     if needed > n_params:
-        raise ValueError(
+        raise ArgumentValueError(
             f"mode_sizes {tuple(mode_sizes)} with ranks {tuple(ranks)} need {needed} parameters, "
             f"over the budget n_params={n_params}"
         )
@@ -351,13 +353,12 @@ def run_method(X, method: str, n_params: int, *, seed=0, **options) -> Compressi
     CompressionResult
     """
     if method not in _DISPATCH:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        raise ArgumentValueError(f"method must be one of {METHODS}, got {method!r}")
     xp = array_namespace(X, names=("X",))
     X = as_float_array(X, name="X", xp=xp, ndim=2)
     if X.shape[0] < 1 or X.shape[1] < 1:
-        raise ValueError(f"X must have at least one row and one column, got shape {tuple(X.shape)}")
-    if isinstance(n_params, bool) or not isinstance(n_params, int) or n_params < 1:
-        raise ValueError(f"n_params must be an integer >= 1, got {n_params!r}")
+        raise ArgumentValueError(f"X must have at least one row and one column, got shape {tuple(X.shape)}")
+    n_params = check_int(n_params, name="n_params", minimum=1)
     try:
         start = time.perf_counter()
         points, used, config, model = _DISPATCH[method](X, n_params, seed, xp, **options)
@@ -365,7 +366,7 @@ def run_method(X, method: str, n_params: int, *, seed=0, **options) -> Compressi
         seconds = time.perf_counter() - start
     except TypeError as exc:
         if "unexpected keyword argument" in str(exc):
-            raise TypeError(f"method {method!r} got an option it does not take: {exc}") from exc
+            raise ArgumentTypeError(f"method {method!r} got an option it does not take: {exc}") from exc
         raise
     fit = None
     if method == "tt":

@@ -17,13 +17,17 @@ The rule (:func:`config_for_budget`), deterministic and documented:
    rank, then to the smaller ``n_1``.
 4. Nothing fits (even ``n_1 = 2`` with rank 1) -> ``ValueError`` saying the smallest
    budget that would.
+
+The search is bounded whatever the arguments: ``n_levels`` is at most 62 and the point
+target at most ``2**62`` (flat point indices are int64), and a rank never exceeds the
+budget, so the bisection over ranks takes at most ``log2(n_params)`` steps.
 """
 
 from __future__ import annotations
 
 import math
-import operator
 
+from .._backend import ArgumentValueError, check_int
 from ._point_cloud import n_params_for
 
 __all__ = ["config_for_budget", "DEFAULT_N_POINTS", "MAX_MODE_SIZE"]
@@ -34,14 +38,12 @@ DEFAULT_N_POINTS = 4096
 MAX_MODE_SIZE = 16
 
 
+#: Most levels a configuration may have: 2**62 points at least 2 per mode (int64 flat indices).
+MAX_LEVELS = 62
+
+
 def _positive_int(value, name: str) -> int:
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, got {value!r}") from None
-    if isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
+    return check_int(value, name=name, minimum=1)
 
 
 def _capped_ranks(mode_sizes: tuple[int, ...], rank: int, dim: int) -> tuple[int, ...]:
@@ -58,7 +60,8 @@ def _largest_rank(dim: int, mode_sizes: tuple[int, ...], n_params: int) -> tuple
     """The ranks for the largest equal rank with n_params_for(...) <= n_params, or None."""
     if n_params_for(dim, mode_sizes, _capped_ranks(mode_sizes, 1, dim)) > n_params:
         return None
-    low, high = 1, max(1, math.prod(mode_sizes[1:]))
+    # A rank above the budget cannot fit: bounds the bisection by log2(n_params) steps.
+    low, high = 1, max(1, min(math.prod(mode_sizes[1:]), n_params))
     while low < high:  # parameters grow with the rank: bisect
         mid = (low + high + 1) // 2
         if n_params_for(dim, mode_sizes, _capped_ranks(mode_sizes, mid, dim)) <= n_params:
@@ -103,18 +106,18 @@ def config_for_budget(dim, n_params, *, n_data=None, n_levels=None) -> tuple[tup
     dim = _positive_int(dim, "dim")
     n_params = _positive_int(n_params, "n_params")
     target = DEFAULT_N_POINTS if n_data is None else _positive_int(n_data, "n_data")
-    target = max(target, 4)
+    target = min(max(target, 4), 2**62)
     if n_levels is None:
         k = 2
         while math.ceil(target ** (1.0 / k)) > MAX_MODE_SIZE:
             k += 1
     else:
-        k = _positive_int(n_levels, "n_levels")
-        if k < 2:
-            raise ValueError(f"n_levels must be >= 2 (a hierarchy needs two levels), got {k}")
+        # Two levels at least (a hierarchy); at most MAX_LEVELS (2**62 points).
+        k = check_int(n_levels, name="n_levels", minimum=2, maximum=MAX_LEVELS)
     equal = max(2, round(target ** (1.0 / k)))
     best = None
-    for n_first in range(2, equal + 1):
+    # The first core alone holds D * n_1 numbers: a larger n_1 cannot fit the budget.
+    for n_first in range(2, min(equal, n_params // dim) + 1):
         rest = max(2, round((target / n_first) ** (1.0 / (k - 1))))
         mode_sizes = (n_first,) + (rest,) * (k - 1)
         ranks = _largest_rank(dim, mode_sizes, n_params)
@@ -127,7 +130,7 @@ def config_for_budget(dim, n_params, *, n_data=None, n_levels=None) -> tuple[tup
     if best is None:
         smallest_modes = (2,) + (max(2, round((target / 2) ** (1.0 / (k - 1)))),) * (k - 1)
         need = n_params_for(dim, smallest_modes, (1,) * (k - 1))
-        raise ValueError(
+        raise ArgumentValueError(
             f"n_params={n_params} is too small for any TT point cloud in dimension {dim} with {k} levels: "
             f"the smallest configuration {smallest_modes} at rank 1 needs {need}"
         )

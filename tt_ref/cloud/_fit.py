@@ -236,18 +236,20 @@ class BestTracker:
         self.eval_batch, self.config, self.scale = eval_batch, config, scale
         self.callback, self.bar, self.to_cloud = callback, bar, to_cloud
         self.history = {"step": [], "loss": [], "sw": [], "nn_forward": [], "nn_inverse": []}
-        self.best_cores, self.best_loss = None, math.inf
+        self.best_cores, self.best_loss, self._best_raw = None, math.inf, math.inf
 
     def record(self, step: int, cores, xp) -> bool:
         """Evaluate ``cores`` at ``step``; True when the callback asks to stop."""
         config = self.config
-        values = _evaluate(cores, self.eval_batch, config.alpha_fwd, config.alpha_inv, xp, config.sw_weight)
-        values = {key: value * self.scale * self.scale for key, value in values.items()}
+        raw = _evaluate(cores, self.eval_batch, config.alpha_fwd, config.alpha_inv, xp, config.sw_weight)
+        values = {key: value * self.scale * self.scale for key, value in raw.items()}
         self.history["step"].append(step)
         for key in ("loss", "sw", "nn_forward", "nn_inverse"):
             self.history[key].append(values[key])
-        if values["loss"] < self.best_loss:
-            self.best_cores, self.best_loss = cores, values["loss"]
+        # Compared in fit units: for data near the float range the loss in data units
+        # overflows, and scale is a power of two, so the order is the same.
+        if raw["loss"] < self._best_raw:
+            self.best_cores, self.best_loss, self._best_raw = cores, values["loss"], raw["loss"]
         if self.bar is not None:
             self.bar.set_postfix(loss=f"{values['loss']:.4g}", sw=f"{values['sw']:.3g}")
         return self.callback is not None and self.callback(step, self.to_cloud(cores), dict(values)) is True
@@ -285,7 +287,7 @@ def _as_data(X, backend):
         raise ArgumentTypeError(
             f"X must be an array (numpy, cupy or array_api_strict), got {type(X).__name__}"
         ) from exc
-    return as_float_array(X, name="X", xp=xp, ndim=2), xp
+    return as_float_array(X, name="X", xp=xp, ndim=2, nonempty=True), xp
 
 
 def _check_init_cloud(init, dim, mode_sizes, ranks) -> None:

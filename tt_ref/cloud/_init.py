@@ -19,6 +19,11 @@ def _power_of_two_scale(X, xp) -> float:
     """RMS deviation of X from its mean, rounded to a power of two (exact rescaling)."""
     centred = X - xp.mean(X, axis=0, keepdims=True)
     rms = math.sqrt(to_scalar(xp.mean(centred * centred)))
+    if not math.isfinite(rms):  # squares overflow (values near 1e300): the same RMS, scaled first
+        peak = to_scalar(xp.max(xp.abs(centred)))
+        if not math.isfinite(peak):
+            return 1.0  # the mean overflowed too; the fit's own range checks refuse such data
+        rms = peak * math.sqrt(to_scalar(xp.mean((centred / peak) * (centred / peak))))
     if not rms > 0:
         return 1.0
     return 2.0 ** round(math.log2(rms))

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._backend import array_namespace, as_float_array, default_rng, random_choice, scatter_add
+from .._backend import array_namespace, as_float_array, check_int, default_rng, random_choice, scatter_add
 from .._backend._neighbors import nearest_neighbors, scaled_to_safe_range, squared_distances
+from .._backend import ArgumentTypeError, ArgumentValueError
 
 __all__ = ["kmeans"]
 
@@ -80,18 +81,17 @@ def kmeans(X, n_clusters: int, *, n_iter: int = 20, seed=0):
     True
     """
     xp = array_namespace(X, names=("X",))
-    X = as_float_array(X, name="X", xp=xp, ndim=2)
+    X = as_float_array(X, name="X", xp=xp, ndim=2, nonempty=True)
     # Divide by a power of two when squared distances would overflow or underflow
     # (exact; a no-op in the normal range): k-means++ weights and Lloyd see the same data.
     X, scale = scaled_to_safe_range(X, xp=xp)
     n = X.shape[0]
     if isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer)):
-        raise TypeError(f"n_clusters must be an integer, got {n_clusters!r}")
+        raise ArgumentTypeError(f"n_clusters must be an integer, got {n_clusters!r}")
     n_clusters = int(n_clusters)
     if not 1 <= n_clusters <= n:
-        raise ValueError(f"n_clusters must be in [1, {n}] (the number of rows of X), got {n_clusters}")
-    if isinstance(n_iter, bool) or not isinstance(n_iter, (int, np.integer)) or n_iter < 0:
-        raise ValueError(f"n_iter must be a non-negative integer, got {n_iter!r}")
+        raise ArgumentValueError(f"n_clusters must be in [1, {n}] (the number of rows of X), got {n_clusters}")
+    n_iter = check_int(n_iter, name="n_iter", minimum=0)
     rng = default_rng(seed)
     sample_size = min(n, max(_SEED_SAMPLE, 10 * n_clusters))
     if sample_size < n:

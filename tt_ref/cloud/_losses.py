@@ -14,6 +14,7 @@ from .._backend import array_namespace, as_float_array, as_point_sets, scatter_a
 from .._backend._neighbors import check_squares_in_range, nearest_neighbors, sum_of_squares
 from ._kernels import _cores_gradient
 from ._point_cloud import TTPointCloud
+from .._backend import ArgumentTypeError, ArgumentValueError
 
 __all__ = ["sliced_wasserstein", "nn_forward", "nn_inverse", "cores_gradient"]
 
@@ -23,7 +24,7 @@ def _two_batches(a, b, names, *, same_size: bool = False):
     a, b, xp = as_point_sets(a, b, names=names)
     check_squares_in_range(a, b, names=names, xp=xp)  # values must be representable
     if same_size and a.shape[0] != b.shape[0]:
-        raise ValueError(
+        raise ArgumentValueError(
             f"{names[0]} and {names[1]} must have the same number of rows (equal-size batches), "
             f"got {a.shape[0]} and {b.shape[0]}"
         )
@@ -104,11 +105,11 @@ def sliced_wasserstein(data_batch, point_batch, directions):
     array_namespace(directions, data_batch, names=("directions", "data_batch"))
     directions = as_float_array(directions, name="directions", xp=xp, ndim=2)
     if directions.shape[0] != data_batch.shape[1]:
-        raise ValueError(
+        raise ArgumentValueError(
             f"directions must have shape (D, L) with D = {data_batch.shape[1]}, got {tuple(directions.shape)}"
         )
     if directions.shape[1] == 0:
-        raise ValueError("directions must hold at least one direction (L >= 1)")
+        raise ArgumentValueError("directions must hold at least one direction (L >= 1)")
     directions = xp.astype(directions, data_batch.dtype)
     return _sliced_wasserstein(data_batch, point_batch, directions, xp)
 
@@ -178,12 +179,12 @@ def cores_gradient(cloud: TTPointCloud, indices, grad_points) -> tuple:
     [[0.0, 2.0, 0.0], [0.0, 2.0, 0.0]]
     """
     if not isinstance(cloud, TTPointCloud):
-        raise TypeError(f"cloud must be a TTPointCloud, got {type(cloud).__name__}")
+        raise ArgumentTypeError(f"cloud must be a TTPointCloud, got {type(cloud).__name__}")
     xp = cloud.xp
     multi = cloud._multi_indices(indices)
     grad_points = as_float_array(grad_points, name="grad_points", xp=xp, ndim=2)
     if grad_points.shape != (multi.shape[0], cloud.dim):
-        raise ValueError(
+        raise ArgumentValueError(
             f"grad_points must have shape (B, D) = ({multi.shape[0]}, {cloud.dim}), got {tuple(grad_points.shape)}"
         )
     grad_points = xp.astype(grad_points, cloud.dtype)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .._backend import array_namespace
+from .._backend import ArgumentValueError, array_namespace
 
 __all__ = ["AdamState", "adam_init", "adam_step"]
 
@@ -26,7 +26,7 @@ def adam_init(params) -> AdamState:
     """Zero moments shaped like ``params`` (a tuple of arrays)."""
     params = tuple(params)
     if not params:
-        raise ValueError("params must hold at least one array")
+        raise ArgumentValueError("params must hold at least one array")
     xp = array_namespace(*params)
     zeros = tuple(xp.zeros(p.shape, dtype=p.dtype) for p in params)
     return AdamState(step=0, m=zeros, v=zeros)
@@ -56,11 +56,11 @@ def adam_step(params, grads, state: AdamState, *, lr: float, beta1: float = 0.9,
     """
     params, grads = tuple(params), tuple(grads)
     if len(params) != len(grads) or len(params) != len(state.m):
-        raise ValueError(
+        raise ArgumentValueError(
             f"params ({len(params)}), grads ({len(grads)}) and state ({len(state.m)}) must hold the same number of arrays"
         )
     if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr}")
+        raise ArgumentValueError(f"lr must be positive, got {lr}")
     step = state.step + 1
     correction1 = 1.0 - beta1**step
     correction2 = 1.0 - beta2**step

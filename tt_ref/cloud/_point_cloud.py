@@ -10,14 +10,20 @@ guarantees: ``specs/point_cloud.md``.
 from __future__ import annotations
 
 import math
-import os
 from typing import Iterator, Sequence
 
 import numpy as np
 
 from .._backend import (
+    ArgumentIndexError,
+    ArgumentTypeError,
+    ArgumentValueError,
     BACKENDS,
     array_namespace,
+    check_allocation,
+    check_choice,
+    check_int,
+    check_real,
     default_rng,
     from_numpy,
     namespace_for,
@@ -25,7 +31,7 @@ from .._backend import (
     resolve_dtype,
     to_numpy,
 )
-from .._backend._io import load_npz, save_npz
+from .._backend._io import load_archive, save_npz
 from ..tt._tensor_train import CoreTrain
 from ._kernels import (
     _decode_multi,
@@ -47,7 +53,7 @@ _FORMAT_VERSION = 2  # 2: n_cores moved into the JSON meta (tt_ref._backend._io)
 # --------------------------------------------------------------------------- configuration
 def _as_int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
+        raise ArgumentTypeError(f"{name} must be an integer, got {value!r}")
     return int(value)
 
 
@@ -59,24 +65,24 @@ def check_config(dim, mode_sizes, ranks) -> tuple[int, tuple[int, ...], tuple[in
     """
     dim = _as_int(dim, "dim")
     if dim < 1:
-        raise ValueError(f"dim must be >= 1, got {dim}")
+        raise ArgumentValueError(f"dim must be >= 1, got {dim}")
     if isinstance(mode_sizes, (str, bytes)) or not hasattr(mode_sizes, "__len__"):
-        raise TypeError(f"mode_sizes must be a sequence of integers, got {mode_sizes!r}")
+        raise ArgumentTypeError(f"mode_sizes must be a sequence of integers, got {mode_sizes!r}")
     if isinstance(ranks, (str, bytes)) or not hasattr(ranks, "__len__"):
-        raise TypeError(f"ranks must be a sequence of integers, got {ranks!r}")
+        raise ArgumentTypeError(f"ranks must be a sequence of integers, got {ranks!r}")
     mode_sizes = tuple(_as_int(n, "mode_sizes") for n in mode_sizes)
     ranks = tuple(_as_int(r, "ranks") for r in ranks)
     if len(mode_sizes) == 0:
-        raise ValueError("mode_sizes must hold at least one mode size")
+        raise ArgumentValueError("mode_sizes must hold at least one mode size")
     if any(n < 1 for n in mode_sizes):
-        raise ValueError(f"mode_sizes must all be >= 1, got {mode_sizes}")
+        raise ArgumentValueError(f"mode_sizes must all be >= 1, got {mode_sizes}")
     if len(ranks) != len(mode_sizes) - 1:
-        raise ValueError(
+        raise ArgumentValueError(
             f"ranks must hold len(mode_sizes) - 1 = {len(mode_sizes) - 1} values "
             f"(r_1..r_(k-1)), got {len(ranks)}: {ranks}"
         )
     if any(r < 1 for r in ranks):
-        raise ValueError(f"ranks must all be >= 1, got {ranks}")
+        raise ArgumentValueError(f"ranks must all be >= 1, got {ranks}")
     return dim, mode_sizes, ranks
 
 
@@ -178,31 +184,31 @@ class TTPointCloud(CoreTrain):
         except TypeError:
             if isinstance(indices, np.ndarray):
                 raise
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"{name} must be an integer array of the cloud's backend ({self.backend}), "
                 f"got {type(indices).__name__}"
             ) from None
         del ixp
         if not xp.isdtype(indices.dtype, "integral"):
-            raise TypeError(f"{name} must be an integer array, got dtype {indices.dtype}")
+            raise ArgumentTypeError(f"{name} must be an integer array, got dtype {indices.dtype}")
         indices = xp.astype(indices, xp.int64)
         sizes = self.mode_sizes
         if indices.ndim == 1:
             total = self.n_points
             if indices.shape[0] and (int(xp.min(indices)) < 0 or int(xp.max(indices)) >= total):
-                raise IndexError(f"{name} (flat) must lie in [0, {total}) (the number of points)")
+                raise ArgumentIndexError(f"{name} (flat) must lie in [0, {total}) (the number of points)")
             return _flat_to_multi(indices, sizes, xp)
         if indices.ndim == 2:
             if indices.shape[1] != len(sizes):
-                raise ValueError(
+                raise ArgumentValueError(
                     f"{name} as multi-indices must have shape (B, {len(sizes)}), got {tuple(indices.shape)}"
                 )
             if indices.shape[0]:
                 upper = xp.asarray(sizes, dtype=xp.int64)
                 if bool(xp.any(indices < 0)) or bool(xp.any(indices >= upper[None, :])):
-                    raise IndexError(f"{name}[:, j] must lie in [0, n_j) for mode sizes {sizes}")
+                    raise ArgumentIndexError(f"{name}[:, j] must lie in [0, n_j) for mode sizes {sizes}")
             return indices
-        raise ValueError(f"{name} must be 1-D (flat indices) or 2-D (multi-indices), got shape {tuple(indices.shape)}")
+        raise ArgumentValueError(f"{name} must be 1-D (flat indices) or 2-D (multi-indices), got shape {tuple(indices.shape)}")
 
     def flat_to_multi(self, flat):
         """C-order flat indices (B,) -> multi-indices (B, k) (``i_1`` slowest)."""
@@ -238,9 +244,7 @@ class TTPointCloud(CoreTrain):
         prefix products by it (``O(D r)`` per point, memory ``O(chunk (D + r))``).
         Chunks hold a whole number of suffix blocks, so they may be shorter than ``chunk``.
         """
-        if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-            raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
-        return self._iter_points(chunk)
+        return self._iter_points(check_int(chunk, name="chunk", minimum=1))
 
     def _iter_points(self, chunk: int) -> Iterator:
         xp = self._xp
@@ -283,11 +287,11 @@ class TTPointCloud(CoreTrain):
         prefix.
         """
         if isinstance(level, bool) or not isinstance(level, (int, np.integer)):
-            raise TypeError(f"level must be an integer, got {level!r}")
+            raise ArgumentTypeError(f"level must be an integer, got {level!r}")
         level = int(level)
         k = self.n_levels
         if not 0 <= level <= k:
-            raise ValueError(f"level must be in [0, {k}] (the number of levels), got {level}")
+            raise ArgumentValueError(f"level must be in [0, {k}] (the number of levels), got {level}")
         xp = self._xp
         if level == 0:
             vec = _suffix_mean_vector(self._cores, 0, xp)  # Gbar_1 ... Gbar_k as (D,)
@@ -304,9 +308,9 @@ class TTPointCloud(CoreTrain):
         ``seed`` is an int, a ``SeedSequence`` or a ``numpy.random.Generator``; each
         mode index is drawn independently, which is uniform over the P points.
         """
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise ValueError(f"n must be a non-negative integer, got {n!r}")
-        multi = _sample_multi(seed, self.mode_sizes, int(n), self._xp)
+        n = check_int(n, name="n", minimum=0)
+        check_allocation((n, self.dim + self.n_levels), 8, what=f"sample: n={n} points of dimension {self.dim}")
+        multi = _sample_multi(seed, self.mode_sizes, n, self._xp)
         return _decode_multi(self._cores, multi, self._xp)
 
     # ------------------------------------------------------------------ conversions
@@ -322,14 +326,22 @@ class TTPointCloud(CoreTrain):
     @classmethod
     def load(cls, path, backend: str = "numpy") -> "TTPointCloud":
         """Read a cloud written by :meth:`save` onto ``backend`` (no pickle; tag checked)."""
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-        arrays, meta = load_npz(path, format_tag=_FORMAT_TAG, version=_FORMAT_VERSION, what="TT point cloud")
-        n_cores = meta.get("n_cores")
-        if not isinstance(n_cores, int) or any(f"core_{j}" not in arrays for j in range(n_cores)):
-            raise ValueError(f"path {os.fspath(path)!r} is not a tt_ref TT point cloud file: cores missing")
+        backend = check_choice(backend, BACKENDS, name="backend")
+        archive = load_archive(path, format_tag=_FORMAT_TAG, version=_FORMAT_VERSION, what="TT point cloud")
+        # The whole file against its format before a cloud is built (specs/errors.md §Files).
+        n_cores = archive.integer("n_cores", minimum=1)
+        cores = [archive.array(f"core_{j}", ndim=3, kind="f", finite=True) for j in range(n_cores)]
+        extra = sorted(set(archive.arrays) - {f"core_{j}" for j in range(n_cores)})
+        if extra:
+            raise archive.error(extra[0], "is not a field of this format")
+        for j in range(1, n_cores):
+            if cores[j].shape[0] != cores[j - 1].shape[2] or cores[j].dtype != cores[0].dtype:
+                raise archive.error(f"core_{j}", f"shape {cores[j].shape} / dtype {cores[j].dtype} does not follow "
+                                                 f"core_{j - 1} ({cores[j - 1].shape}, {cores[j - 1].dtype})")
+        if cores[-1].shape[2] != 1 or cores[0].dtype not in (np.float32, np.float64):
+            raise archive.error(f"core_{n_cores - 1}", "must end with rank 1, in float32 or float64")
         xp = namespace_for(backend)
-        return cls(tuple(from_numpy(arrays[f"core_{j}"], xp) for j in range(n_cores)))
+        return cls(tuple(from_numpy(core, xp) for core in cores), check_values=False)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -351,9 +363,9 @@ class TTPointCloud(CoreTrain):
         backend.
         """
         dim, mode_sizes, ranks = check_config(dim, mode_sizes, ranks)
-        scale = float(scale)
-        if not math.isfinite(scale) or scale < 0:
-            raise ValueError(f"scale must be a finite non-negative number, got {scale}")
+        scale = check_real(scale, name="scale", minimum=0.0)
+        check_allocation(n_params_for(dim, mode_sizes, ranks), 8,
+                         what=f"TTPointCloud.random: dim {dim}, mode_sizes {mode_sizes}, ranks {ranks}")
         xp = namespace_for(backend)
         dtype = resolve_dtype(dtype, xp)
         rng = default_rng(seed)

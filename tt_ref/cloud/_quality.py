@@ -14,9 +14,16 @@ so memory stays bounded for large sets.
 
 from __future__ import annotations
 
-import operator
-
-from .._backend import as_float_array, as_point_sets, random_choice, random_normal
+from .._backend import (
+    ArgumentValueError,
+    as_float_array,
+    as_point_sets,
+    check_allocation,
+    check_int,
+    check_optional_int,
+    random_choice,
+    random_normal,
+)
 from .._backend._neighbors import nearest_neighbors, nearest_neighbors_scaled, rescaled_value, scaled_to_safe_range  # noqa: F401
 
 __all__ = [
@@ -38,8 +45,8 @@ def projection_directions(dim: int, n_projections: int, *, seed=0, xp, dtype=Non
 
     The same seed gives the same directions on every backend (drawn on the host).
     """
-    if isinstance(n_projections, bool) or not isinstance(n_projections, int) or n_projections < 1:
-        raise ValueError(f"n_projections must be an integer >= 1, got {n_projections!r}")
+    n_projections = check_int(n_projections, name="n_projections", minimum=1)
+    check_allocation((dim, n_projections), 8, what=f"n_projections={n_projections} directions of dimension {dim}")
     theta = random_normal(seed, (dim, n_projections), xp=xp, dtype=dtype)
     return theta / xp.sqrt(xp.sum(theta * theta, axis=0, keepdims=True))
 
@@ -95,7 +102,7 @@ def sliced_wasserstein_distance(A, B, *, n_projections: int = DEFAULT_PROJECTION
     else:
         theta = as_float_array(projections, name="projections", xp=xp, ndim=2)
         if theta.shape[0] != dim:
-            raise ValueError(f"projections must have shape ({dim}, L), got {tuple(theta.shape)}")
+            raise ArgumentValueError(f"projections must have shape ({dim}, L), got {tuple(theta.shape)}")
         theta = xp.astype(theta, A.dtype)
     n, m = A.shape[0], B.shape[0]
     n_dirs = theta.shape[1]
@@ -129,6 +136,8 @@ def sliced_wasserstein_distance(A, B, *, n_projections: int = DEFAULT_PROJECTION
 
 
 def _mean_nearest(queries, base, chunk_size, max_queries, seed, xp):
+    chunk_size = check_optional_int(chunk_size, name="chunk_size", minimum=1)
+    max_queries = check_optional_int(max_queries, name="max_points", minimum=1)
     if max_queries is not None and queries.shape[0] > max_queries:
         rows = random_choice(seed, queries.shape[0], int(max_queries), xp=xp)
         queries = xp.take(queries, rows, axis=0)
@@ -188,13 +197,6 @@ def compression_ratio(n: int, dim: int, n_params: int) -> float:
     >>> compression_ratio(1000, 64, 640)
     100.0
     """
-    values = []
-    for name, value in (("n", n), ("dim", dim), ("n_params", n_params)):
-        try:
-            value = operator.index(value)
-        except TypeError:
-            value = 0
-        if isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        values.append(value)
+    # One rule for every integer argument (a float such as 10.5 is a TypeError naming it).
+    values = [check_int(value, name=name, minimum=1) for name, value in (("n", n), ("dim", dim), ("n_params", n_params))]
     return values[0] * values[1] / values[2]

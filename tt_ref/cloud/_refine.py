@@ -25,7 +25,6 @@ import time
 import numpy as np
 
 from .._backend import random_choice, scatter_add, to_floats, to_numpy
-from .._backend._neighbors import nearest_neighbors
 from ._kernels import (
     _decode_multi,
     _flat_to_multi,
@@ -51,16 +50,24 @@ MAX_SLAB_UNKNOWNS = 2048
 def assign_nearest(cores, X, xp):
     """Multi-indices (B, k) of the nearest TT point of each row, exact (ties to the smaller index).
 
-    Scans the points in flat order, a block at a time, keeping the running minimum:
-    ``O(B P D)`` work, memory bounded by the blocks.
+    Scans the points in flat order, a block at a time, keeping the running minimum of
+    ``||y||^2 - 2 x.y`` (the squared distance less ``||x||^2``, which does not change the
+    argmin): ``O(B P D)`` work in GEMMs, memory bounded by the blocks.
     """
     cloud = TTPointCloud._from_cores(tuple(cores))
     mode_sizes = cloud.mode_sizes
+    n_rows = int(X.shape[0])
     best_d = best_i = None
     offset = 0
     for block in cloud.points(chunk=_ASSIGN_POINTS):
-        d2, ids = nearest_neighbors(X, block, 1, check_values=False)
-        d2, ids = d2[:, 0], ids[:, 0] + offset
+        sq = xp.sum(block * block, axis=1)
+        step = max(1, _BLOCK_ENTRIES // int(block.shape[0]))
+        mins, args = [], []
+        for s, e in [(s, min(s + step, n_rows)) for s in range(0, n_rows, step)]:
+            scores = sq[None, :] - 2.0 * (X[s:e, :] @ xp.matrix_transpose(block))
+            args.append(xp.argmin(scores, axis=1))
+            mins.append(xp.min(scores, axis=1))
+        d2, ids = xp.concat(mins), xp.astype(xp.concat(args), xp.int64) + offset
         if best_d is None:
             best_d, best_i = d2, ids
         else:
@@ -122,6 +129,29 @@ def _row_grams(cores, j, multi, xp):
     return grams
 
 
+def _pair_sums(keys, rights, n_keys: int, xp):
+    """``out[q] = sum_{b: keys[b] = q} vec(R_b R_b^T)``, shape (n_keys, c^2).
+
+    Rows sorted by key, then cumulative sums over blocks of sorted rows, differenced at
+    the key boundaries: standard operations only (the same numbers on every backend),
+    ``O(B c^2)`` work and memory bounded by the blocks.
+    """
+    n_rows, c = int(rights.shape[0]), int(rights.shape[1])
+    order = xp.argsort(keys, stable=True)
+    bounds = to_numpy(xp.searchsorted(xp.take(keys, order), xp.arange(n_keys + 1, dtype=keys.dtype)))
+    out = xp.zeros((n_keys, c * c), dtype=rights.dtype)
+    for s, e in _row_blocks(n_rows, c * c):
+        block = xp.take(rights, order[s:e], axis=0)
+        sums = xp.cumulative_sum(xp.reshape(block[:, :, None] * block[:, None, :], (e - s, c * c)), axis=0,
+                                 include_initial=True)
+        first = int(np.searchsorted(bounds, s, side="right")) - 1  # key of sorted row s
+        last = int(np.searchsorted(bounds, e - 1, side="right")) - 1  # key of sorted row e - 1
+        lo = xp.asarray(np.clip(bounds[first:last + 1] - s, 0, e - s).astype(np.int64))
+        hi = xp.asarray(np.clip(bounds[first + 1:last + 2] - s, 0, e - s).astype(np.int64))
+        out[first:last + 1, :] = out[first:last + 1, :] + (xp.take(sums, hi, axis=0) - xp.take(sums, lo, axis=0))
+    return out
+
+
 def _kron_normal(cores, j, multi, rights, xp):
     """``K[i] = sum_b vec(R_b R_b^T) vec(L_b^T L_b)^T`` over the rows of slab i, (n, c^2, a^2).
 
@@ -131,17 +161,16 @@ def _kron_normal(cores, j, multi, rights, xp):
     a, n, c = (int(s) for s in cores[j].shape)
     n_rows = int(multi.shape[0])
     n_prefixes = math.prod(int(cores[m].shape[1]) for m in range(j))
-    right_outer = xp.reshape(rights[:, :, None] * rights[:, None, :], (n_rows, c * c))
     if n_prefixes * n <= n_rows:
         prefix = xp.zeros((n_rows,), dtype=multi.dtype)
         for m in range(j):
             prefix = prefix * int(cores[m].shape[1]) + multi[:, m]
         pair = prefix * n + multi[:, j]
-        summed = _scatter_outer((1, n_prefixes * n, c * c), pair, xp.ones((n_rows, 1), dtype=rights.dtype),
-                                right_outer, xp)[0, :, :]  # (pairs, c^2)
+        summed = _pair_sums(pair, rights, n_prefixes * n, xp)  # (pairs, c^2)
         grams = xp.reshape(_prefix_grams(cores, j, xp), (n_prefixes, a * a))
         per_slab = xp.permute_dims(xp.reshape(summed, (n_prefixes, n, c * c)), (1, 2, 0))  # (n, c^2, P)
         return per_slab @ grams
+    right_outer = xp.reshape(rights[:, :, None] * rights[:, None, :], (n_rows, c * c))
     grams = xp.reshape(_row_grams(cores, j, multi, xp), (n_rows, a * a))
     order = xp.argsort(multi[:, j], stable=True)
     counts = np.bincount(to_numpy(multi[:, j]), minlength=n)

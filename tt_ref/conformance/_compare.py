@@ -200,7 +200,7 @@ def scalar_norm(case, outputs) -> Outcome:
     err = (abs(value - ref) / scale) * ((value + ref) / scale) if scale > 0 else abs(value - ref)
     if err <= rtol:
         return Outcome("pass", err, rtol)
-    return Outcome("fail", err, rtol, f"norm {value!r} vs {ref!r}: |v^2 - ref^2| is {err:.3g} x dot(|a|, |a|)")
+    return Outcome("fail", err, rtol, f"norm {value!r} vs {ref!r}: |v^2 - ref^2| is {err:.3g} x prod ||G_j||_F^2")
 
 
 def tt_values_and_ranks(case, outputs) -> Outcome:

@@ -295,7 +295,8 @@ def load_dataset(name_or_path, *, labels=None) -> Dataset:
     else:
         path = Path(key)
         if path.suffix == "" and not path.exists():
-            raise ArgumentValueError(f"unknown data set {key!r}: expected one of {DATASETS} or a .npy/.npz/.fvecs path")
+            raise ArgumentValueError(
+                f"name_or_path: unknown data set {key!r}; expected one of {DATASETS} or a .npy/.npz/.fvecs path")
         data, file_labels = _load_path(path)
         metric, name, where = "l2", path.stem, f"data file {key!r}"
     X = _as_vectors(np.asarray(data), where)

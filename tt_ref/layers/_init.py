@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 from .._backend import (
+    ArgumentTypeError,
     ArgumentValueError,
     check_choice,
     check_int,
@@ -257,7 +258,7 @@ def random_ttm_layer(shape: TTMLayerShape, *, seed=0, init: str = "glorot", dtyp
     True
     """
     if not isinstance(shape, TTMLayerShape):
-        raise TypeError(f"shape must be a TTMLayerShape (from ttm_layer_shape), got {type(shape).__name__}")
+        raise ArgumentTypeError(f"shape must be a TTMLayerShape (from ttm_layer_shape), got {type(shape).__name__}")
     check_choice(init, INITS, name="init")
     variance = {"glorot": 2.0 / (shape.n_in + shape.n_out), "he": 2.0 / shape.n_in, "lecun": 1.0 / shape.n_in}[init]
     d = len(shape.row_shape)
@@ -311,5 +312,7 @@ def ttm_layer_from_dense(matrix, *, d=3, row_shape=None, col_shape=None, eps=Non
         if getattr(matrix, "ndim", None) != 2:
             raise ArgumentValueError(f"matrix must be 2-D (n_out, n_in), got shape {tuple(getattr(matrix, 'shape', ()))}")
         d = check_int(d, name="d", minimum=1, maximum=64)
+        if any(int(n) == 0 for n in matrix.shape):
+            raise ArgumentValueError(f"matrix is empty (shape {tuple(matrix.shape)}): a layer needs n_out, n_in >= 1")
         row_shape, col_shape = factorize_dim(int(matrix.shape[0]), d), factorize_dim(int(matrix.shape[1]), d)
     return ttm_svd(matrix, row_shape, col_shape, eps=eps, max_rank=max_rank, return_error=return_error)

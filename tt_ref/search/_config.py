@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from .._backend import check_allocation, check_int, work_elements
+from .._backend import ArgumentValueError, check_allocation, check_int, work_elements
 
 __all__ = ["default_config", "CHUNK_ELEMENTS", "index_bytes", "check_index_memory"]
 
@@ -55,6 +55,20 @@ def default_config(n, *, vectors_per_leaf: int = 24, max_rank: int = 32) -> tupl
 def auto_ranks(mode_sizes, max_rank: int = 32) -> tuple[int, ...]:
     """Ranks for explicit mode sizes: ``min(max_rank, n_{m+1} ... n_k)`` per bond."""
     return tuple(min(max_rank, math.prod(mode_sizes[m + 1:])) for m in range(len(mode_sizes) - 1))
+
+
+def resolve_config(mode_sizes, ranks, n: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Mode sizes and ranks with ``"auto"`` replaced: :func:`default_config` of ``n`` vectors,
+    :func:`auto_ranks` for explicit mode sizes."""
+    if isinstance(mode_sizes, str):
+        mode_sizes, default_ranks = default_config(n)
+        ranks = default_ranks if isinstance(ranks, str) else tuple(ranks)
+        if len(ranks) != len(mode_sizes) - 1:
+            raise ArgumentValueError(f"ranks must hold {len(mode_sizes) - 1} entry with mode_sizes='auto' "
+                                     f"(two levels), got {len(ranks)}")
+    elif isinstance(ranks, str):
+        ranks = auto_ranks(mode_sizes)
+    return tuple(mode_sizes), tuple(ranks)
 
 
 def chunk_budget(xp) -> int:

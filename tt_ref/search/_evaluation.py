@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .._backend import array_namespace, synchronize, to_numpy
+from .._backend import ArgumentTypeError, ArgumentValueError, array_namespace, check_int, synchronize, to_numpy
 from .._backend._neighbors import nearest_neighbors
 
 __all__ = [
@@ -36,9 +36,9 @@ def _as_id_matrix(ids, name: str) -> np.ndarray:
     if ids.ndim == 1:
         ids = ids[:, None]
     if ids.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (n_queries, k), got shape {ids.shape}")
+        raise ArgumentValueError(f"{name} must be a 2-D array (n_queries, k), got shape {ids.shape}")
     if not np.issubdtype(ids.dtype, np.integer):
-        raise TypeError(f"{name} must hold integer ids, got dtype {ids.dtype}")
+        raise ArgumentTypeError(f"{name} must hold integer ids, got dtype {ids.dtype}")
     return ids.astype(np.int64, copy=False)
 
 
@@ -72,13 +72,11 @@ def recall_at_k(found_ids, true_ids, k: int | None = None) -> float:
     found = _as_id_matrix(found_ids, "found_ids")
     true = _as_id_matrix(true_ids, "true_ids")
     if found.shape[0] != true.shape[0]:
-        raise ValueError(f"found_ids has {found.shape[0]} queries but true_ids has {true.shape[0]}")
+        raise ArgumentValueError(f"found_ids has {found.shape[0]} queries but true_ids has {true.shape[0]}")
     if k is None:
         k = true.shape[1]
-    if not isinstance(k, int) or not 1 <= k <= min(found.shape[1], true.shape[1]):
-        raise ValueError(
-            f"k must be an integer in [1, {min(found.shape[1], true.shape[1])}] (the columns of both id arrays), got {k!r}"
-        )
+    # The columns of both id arrays bound k.
+    k = check_int(k, name="k", minimum=1, maximum=min(found.shape[1], true.shape[1]))
     if found.shape[0] == 0:
         return 0.0
     f = found[:, :k]
@@ -102,9 +100,8 @@ def one_recall_at(found_ids, true_ids, R: int) -> float:
     found = _as_id_matrix(found_ids, "found_ids")
     true = _as_id_matrix(true_ids, "true_ids")[:, 0]
     if found.shape[0] != true.shape[0]:
-        raise ValueError(f"found_ids has {found.shape[0]} queries but true_ids has {true.shape[0]}")
-    if not isinstance(R, int) or not 1 <= R <= found.shape[1]:
-        raise ValueError(f"R must be an integer in [1, {found.shape[1]}] (the columns of found_ids), got {R!r}")
+        raise ArgumentValueError(f"found_ids has {found.shape[0]} queries but true_ids has {true.shape[0]}")
+    R = check_int(R, name="R", minimum=1, maximum=found.shape[1])
     if found.shape[0] == 0:
         return 0.0
     return float(np.mean(np.any(found[:, :R] == true[:, None], axis=1)))
@@ -127,10 +124,8 @@ def measure_qps(search: Callable[[], object], n_queries: int, *, repeat: int = 1
     >>> qps > 0 and seconds > 0
     True
     """
-    if not isinstance(n_queries, int) or n_queries < 1:
-        raise ValueError(f"n_queries must be a positive integer, got {n_queries!r}")
-    if not isinstance(repeat, int) or repeat < 1:
-        raise ValueError(f"repeat must be a positive integer, got {repeat!r}")
+    n_queries = check_int(n_queries, name="n_queries", minimum=1)
+    repeat = check_int(repeat, name="repeat", minimum=1)
     best = float("inf")
     for _ in range(repeat):
         start = time.perf_counter()
@@ -161,7 +156,7 @@ def pareto_front(recalls: Sequence[float], qps: Sequence[float]) -> np.ndarray:
     r = np.asarray(recalls, dtype=np.float64)
     q = np.asarray(qps, dtype=np.float64)
     if r.shape != q.shape or r.ndim != 1:
-        raise ValueError(f"recalls and qps must be 1-D of one length, got {r.shape} and {q.shape}")
+        raise ArgumentValueError(f"recalls and qps must be 1-D of one length, got {r.shape} and {q.shape}")
     ok = np.isfinite(r) & np.isfinite(q)
     front = np.zeros(r.shape, dtype=bool)
     for i in np.nonzero(ok)[0]:

@@ -12,14 +12,11 @@ from __future__ import annotations
 import math
 import time
 
-import numpy as np
-
 from .._backend import (
     BACKENDS,
     ArgumentTypeError,
     ArgumentValueError,
     array_namespace,
-    as_float_array,
     backend_name,
     check_allocation,
     check_choice,
@@ -27,21 +24,20 @@ from .._backend import (
     check_int_sequence,
     check_optional_int,
     random_choice,
-    to_numpy,
 )
 from ._assign import assign_buckets
 from ._beam import BeamTables, centre_sq_distances
-from ._config import auto_ranks, check_index_memory, chunk_budget, default_config, row_chunks
-from ._lists import InvertedLists
+from ._checks import check_fit_options, check_ranks, check_search_arguments, check_vectors, is_auto, itemsize
+from ._config import check_index_memory, chunk_budget, resolve_config
+from ._lists import InvertedLists, bucket_stats
 from ._persist import FORMAT_TAG, FORMAT_VERSION, load_index, save_index
-from ._scan import search_chunk
+from ._scan import search_batches
 
 __all__ = ["TTIndex", "FORMAT_TAG", "FORMAT_VERSION"]
 
 _METRICS = ("l2", "cosine")
 _ASSIGN = ("exact", "beam")
 _SCANS = ("auto", "lists", "gather")
-_RESERVED_FIT_OPTIONS = ("seed", "mode_sizes", "ranks")
 
 
 class TTIndex:
@@ -95,15 +91,15 @@ class TTIndex:
     def __init__(self, dim: int, mode_sizes, ranks="auto", metric: str = "l2", *, assign: str = "beam",
                  assign_beam: int = 32, train_size: int | None = None, seed: int = 0, fit_options: dict | None = None):
         self.dim = check_int(dim, name="dim", minimum=1)
-        self.mode_sizes = "auto" if _is_auto(mode_sizes) else check_int_sequence(mode_sizes, name="mode_sizes", minimum=1)
-        self.ranks = "auto" if _is_auto(ranks) else _check_ranks(ranks, self.mode_sizes)
+        self.mode_sizes = "auto" if is_auto(mode_sizes) else check_int_sequence(mode_sizes, name="mode_sizes", minimum=1)
+        self.ranks = "auto" if is_auto(ranks) else check_ranks(ranks, self.mode_sizes)
         self._requested = (self.mode_sizes, self.ranks)
         self.metric = check_choice(metric, _METRICS, name="metric")
         self.assign = check_choice(assign, _ASSIGN, name="assign")
         self.assign_beam = check_int(assign_beam, name="assign_beam", minimum=1)
         self.train_size = check_optional_int(train_size, name="train_size", minimum=1)
         self.seed = check_int(seed, name="seed", minimum=0)
-        self.fit_options = _check_fit_options(fit_options)
+        self.fit_options = check_fit_options(fit_options)
         self.cloud = self.fit_result = self._tables = self._lists = self._masked = None
         self.last_search_stats: dict = {}
 
@@ -149,8 +145,12 @@ class TTIndex:
         >>> index.is_trained, index.ntotal, index.n_buckets
         (True, 0, 6)
         """
+        from ..cloud._point_cloud import TTPointCloud
+
+        if not isinstance(cloud, TTPointCloud):
+            raise ArgumentTypeError(f"cloud must be a TTPointCloud, got {type(cloud).__name__}")
         index = cls(cloud.dim, cloud.mode_sizes, cloud.ranks, metric, **options)
-        index._check_memory(np.dtype(_dtype_name(cloud.dtype)).itemsize, 0, what="TTIndex.from_point_cloud")
+        index._check_memory(itemsize(cloud.dtype), 0, what="TTIndex.from_point_cloud")
         index._set_parts(cloud, InvertedLists(math.prod(cloud.mode_sizes), cloud.dim, cloud.dtype, xp=cloud.xp))
         return index
 
@@ -171,8 +171,8 @@ class TTIndex:
         if old is not None and backend_name(old.xp) != backend_name(xp):
             raise ArgumentTypeError(f"X is a {backend_name(xp)} array but the {self.ntotal} vectors already added "
                                     f"live on {backend_name(old.xp)}; move the index with to_backend first")
-        mode_sizes, ranks = self._resolve_config(X.shape[0])
-        check_index_memory(self.dim, mode_sizes, ranks, np.dtype(_dtype_name(X.dtype)).itemsize,
+        mode_sizes, ranks = resolve_config(*self._requested, X.shape[0])
+        check_index_memory(self.dim, mode_sizes, ranks, itemsize(X.dtype),
                            what="TTIndex.train", n_vectors=self.ntotal, training=True)
         self.mode_sizes, self.ranks = mode_sizes, ranks
         if self.train_size is not None and self.train_size < X.shape[0]:
@@ -186,15 +186,6 @@ class TTIndex:
         if old is not None:
             lists.insert(old.vectors, old.ids, self._assign(xp.astype(old.vectors, cloud.dtype)))
         return self
-
-    def _resolve_config(self, n: int):
-        mode_sizes, ranks = self._requested
-        if mode_sizes == "auto":
-            mode_sizes, default_ranks = default_config(n)
-            ranks = default_ranks if ranks == "auto" else _check_ranks(ranks, mode_sizes)
-        elif ranks == "auto":
-            ranks = auto_ranks(mode_sizes)
-        return tuple(mode_sizes), tuple(ranks)
 
     def _set_parts(self, cloud, lists) -> None:
         if cloud.dim != self.dim or tuple(cloud.mode_sizes) != self.mode_sizes or tuple(cloud.ranks) != self.ranks:
@@ -219,7 +210,7 @@ class TTIndex:
         ids = self._lists.new_ids(n) if ids is None else self._lists.check_ids(ids, n)
         if n == 0:
             return
-        self._check_memory(np.dtype(_dtype_name(X.dtype)).itemsize, self.ntotal + n, what="TTIndex.add")
+        self._check_memory(itemsize(X.dtype), self.ntotal + n, what="TTIndex.add")
         self._lists.insert(X, ids, self._assign(X))
 
     def _assign(self, vectors):
@@ -271,44 +262,18 @@ class TTIndex:
             raise ArgumentValueError("the index is empty: add vectors before searching")
         Q = self._check_vectors(Q, name="Q")
         xp, lists = self.xp, self._lists
-        k = check_int(k, name="k", minimum=1, maximum=self.ntotal)
-        beam = check_int(beam, name="beam", minimum=1)
-        if n_probe is not None and n_candidates is not None:
-            raise ArgumentValueError("give n_probe or n_candidates, not both")
-        n_probe = check_optional_int(n_probe, name="n_probe", minimum=1)
-        n_candidates = check_optional_int(n_candidates, name="n_candidates", minimum=1)
-        n_candidates = 1000 if n_probe is None and n_candidates is None else n_candidates
-        chunk_size = check_optional_int(chunk_size, name="chunk_size", minimum=1)
+        k, beam, n_probe, n_candidates, chunk_size = check_search_arguments(
+            k, beam, n_probe, n_candidates, chunk_size, ntotal=self.ntotal)
         scan = check_choice(scan, _SCANS, name="scan")
         if scan == "auto":
             scan = "gather" if self.backend == "cupy" else "lists"
-        allowed, scan_norms = None, lists.sq_norms
+        allowed = None
         if allow is not None:
             allowed = lists.contains(xp.sort(lists.check_ids(allow, name="allow")))
-            scan_norms = xp.where(allowed, scan_norms, xp.full_like(scan_norms, math.inf))
-        budget = chunk_budget(xp)
-        if chunk_size is None:
-            expected = n_candidates or n_probe * max(1, self.ntotal // lists.n_nonempty())
-            extra = expected * (self.dim if scan == "gather" else 1)
-            chunks = row_chunks(Q.shape[0], max(self._tables.row_elements(beam), self.dim, extra), budget)
-        else:
-            chunks = ((s, min(s + chunk_size, Q.shape[0])) for s in range(0, Q.shape[0], chunk_size))
-        tables = self._search_tables()
-        out_d, out_i, n_cand, n_centres = [], [], 0, 0
-        for start, stop in chunks:
-            d, i, n_c, n_r = search_chunk(Q[start:stop, :], tables, lists, k, beam=beam, n_probe=n_probe,
-                                          n_candidates=n_candidates, scan=scan, allowed=allowed,
-                                          scan_norms=scan_norms, budget=budget, xp=xp)
-            out_d.append(d)
-            out_i.append(i)
-            n_cand += n_c
-            n_centres += n_r * (stop - start)
-        n_q = max(Q.shape[0], 1)
-        self.last_search_stats = {"candidates_per_query": n_cand / n_q, "centres_per_query": n_centres / n_q,
-                                  "distance_computations_per_query": (n_cand + n_centres) / n_q}
-        if not out_d:
-            return xp.zeros((0, k), dtype=lists.dtype), xp.zeros((0, k), dtype=xp.int64)
-        return xp.concat(out_d, axis=0), xp.concat(out_i, axis=0)
+        d, ids, self.last_search_stats = search_batches(Q, self._search_tables(), lists, k, beam=beam, n_probe=n_probe,
+                                                        n_candidates=n_candidates, scan=scan, allowed=allowed,
+                                                        chunk_size=chunk_size, xp=xp)
+        return d, ids
 
     def _search_tables(self) -> BeamTables:
         """The beam tables with empty leaves at ``inf``, rebuilt once per change of the lists."""
@@ -328,7 +293,7 @@ class TTIndex:
         Q = self._check_vectors(Q, name="Q")
         level = check_int(level, name="level", minimum=1, maximum=len(self.mode_sizes))
         check_allocation(Q.shape[0] * math.prod(self.mode_sizes[:level]) * max(self.ranks[:level] or (1,)),
-                         np.dtype(_dtype_name(self.cloud.dtype)).itemsize, what=f"centre_sq_distances level {level}")
+                         itemsize(self.cloud.dtype), what=f"centre_sq_distances level {level}")
         return centre_sq_distances(self._tables, Q, level, xp=self.xp)
 
     def stats(self) -> dict:
@@ -341,17 +306,8 @@ class TTIndex:
         ``overhead_bytes_per_vector`` (beyond the raw vectors) and ``n_params``.
         """
         self._require_trained()
-        sizes = to_numpy(self._lists.bucket_sizes()).astype(np.int64)
-        n, itemsize, n_params = self.ntotal, np.dtype(_dtype_name(self.cloud.dtype)).itemsize, int(self.cloud.n_params)
-        overhead = n * (8 + itemsize) + (self.n_buckets + 1) * 8 + (n_params + self._tables.n_entries) * itemsize
-        raw = n * self.dim * itemsize
-        return {
-            "ntotal": n, "n_buckets": self.n_buckets, "bucket_sizes": sizes, "empty_buckets": int(np.sum(sizes == 0)),
-            "max_bucket_size": int(sizes.max()) if sizes.size else 0,
-            "expected_bucket_size": float(np.sum(sizes.astype(np.float64) ** 2) / n) if n else 0.0,
-            "n_params": n_params, "bytes_per_vector": (raw + overhead) / n if n else math.inf,
-            "overhead_bytes_per_vector": overhead / n if n else math.inf,
-        }
+        return bucket_stats(self._lists, itemsize=itemsize(self.cloud.dtype), n_params=int(self.cloud.n_params),
+                            table_entries=self._tables.n_entries)
 
     # ------------------------------------------------------------------ persistence, backends
     def save(self, path) -> None:
@@ -379,52 +335,6 @@ class TTIndex:
             raise ArgumentValueError("the index is not trained: call train(X) (or build it with TTIndex.from_point_cloud)")
 
     def _check_vectors(self, X, *, name: str, require_same_backend: bool = True):
-        try:
-            xp = array_namespace(X, names=(name,))
-        except TypeError as exc:
-            raise ArgumentTypeError(f"{name} must be an array (numpy, cupy or array_api_strict), got {type(X).__name__}") from exc
-        X = as_float_array(X, name=name, xp=xp, ndim=2)
-        if X.shape[1] != self.dim:
-            raise ArgumentValueError(f"{name} has dimension {X.shape[1]} but the index has dimension {self.dim}")
-        if require_same_backend and self.is_trained:
-            if backend_name(xp) != self.backend:
-                raise ArgumentTypeError(f"{name} is a {backend_name(xp)} array but the index lives on {self.backend}; "
-                                        "move it with tt_ref.to_backend")
-            if X.dtype != self.cloud.dtype:
-                X = xp.astype(X, self.cloud.dtype)
-        if self.metric == "cosine":
-            norms = xp.sqrt(xp.sum(X * X, axis=1))[:, None]
-            if X.shape[0] and bool(xp.any(norms == 0)):
-                raise ArgumentValueError(f"{name} has a zero row: cosine metric needs non-zero vectors")
-            X = X / norms
-        return X
-
-
-def _is_auto(value) -> bool:
-    return isinstance(value, str) and value == "auto"
-
-
-def _check_ranks(ranks, mode_sizes) -> tuple[int, ...]:
-    if isinstance(ranks, str):
-        raise ArgumentValueError(f"ranks must be a sequence of integers or 'auto', got {ranks!r}")
-    values = tuple(ranks) if hasattr(ranks, "__len__") and len(ranks) == 0 else check_int_sequence(
-        ranks, name="ranks", minimum=1)
-    if mode_sizes != "auto" and len(values) != len(mode_sizes) - 1:
-        raise ArgumentValueError(
-            f"ranks must hold len(mode_sizes) - 1 = {len(mode_sizes) - 1} entries, got {len(values)}")
-    return values
-
-
-def _check_fit_options(options) -> dict:
-    if options is None:
-        return {}
-    if not isinstance(options, dict) or any(not isinstance(key, str) for key in options):
-        raise ArgumentTypeError(f"fit_options must be a dict of keyword arguments, got {type(options).__name__}")
-    reserved = sorted(set(options) & set(_RESERVED_FIT_OPTIONS))
-    if reserved:
-        raise ArgumentValueError(f"fit_options must not hold {reserved}: the index sets them (pass them to TTIndex)")
-    return dict(options)
-
-
-def _dtype_name(dtype) -> str:
-    return str(dtype).rsplit(".", 1)[-1]
+        same = self.is_trained and require_same_backend
+        return check_vectors(X, name=name, dim=self.dim, metric=self.metric, backend=self.backend if same else None,
+                             dtype=self.cloud.dtype if same else None)

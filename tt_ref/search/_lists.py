@@ -9,6 +9,8 @@ searched.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .._backend import (
@@ -22,7 +24,7 @@ from .._backend import (
     to_numpy,
 )
 
-__all__ = ["InvertedLists", "MAX_ID", "isin_sorted"]
+__all__ = ["InvertedLists", "MAX_ID", "isin_sorted", "bucket_stats"]
 
 #: Largest id an index can hold (ids are int64; -1 marks a missing result).
 MAX_ID = 2**63 - 1
@@ -230,6 +232,30 @@ class InvertedLists:
     def _changed(self) -> None:
         self.version += 1
         self._nonempty = None
+
+
+def bucket_stats(lists: InvertedLists, *, itemsize: int, n_params: int, table_entries: int) -> dict:
+    """Bucket sizes, empty buckets, expected bucket size and bytes per vector (specs/index.md §Stats).
+
+    ``expected_bucket_size`` is ``sum_b size_b^2 / N``: the mean size of the bucket a random
+    stored vector is in. The overhead counts ids (8 bytes), norms, the ``P + 1`` offsets,
+    the cores (``n_params``) and the centre tables (``table_entries``).
+    """
+    sizes = to_numpy(lists.bucket_sizes()).astype(np.int64)
+    n = lists.ntotal
+    overhead = n * (8 + itemsize) + (lists.n_buckets + 1) * 8 + (n_params + table_entries) * itemsize
+    raw = n * lists.dim * itemsize
+    return {
+        "ntotal": n,
+        "n_buckets": lists.n_buckets,
+        "bucket_sizes": sizes,
+        "empty_buckets": int(np.sum(sizes == 0)),
+        "max_bucket_size": int(sizes.max()) if sizes.size else 0,
+        "expected_bucket_size": float(np.sum(sizes.astype(np.float64) ** 2) / n) if n else 0.0,
+        "n_params": n_params,
+        "bytes_per_vector": (raw + overhead) / n if n else math.inf,
+        "overhead_bytes_per_vector": overhead / n if n else math.inf,
+    }
 
 
 def _sq_norms(vectors, xp):

@@ -22,24 +22,55 @@ import math
 
 from .._backend import backend_name, to_ints, to_numpy, topk_smallest
 from ._beam import beam_search, take_rows
+from ._config import chunk_budget, row_chunks
 
-__all__ = ["search_chunk", "select_leaves", "scan_gather", "scan_lists", "smallest_columns"]
+__all__ = ["search_batches", "select_leaves", "scan_gather", "scan_lists", "smallest_columns"]
 
 
-def search_chunk(q, tables, lists, k: int, *, beam: int, n_probe, n_candidates, scan: str, allowed, scan_norms,
-                 budget: int, xp):
-    """One chunk of queries: beam, leaf selection, scan. Returns ``(d, ids, candidates, centres)``.
+def search_batches(Q, tables, lists, k: int, *, beam: int, n_probe, n_candidates, scan: str, allowed, chunk_size,
+                   xp):
+    """Search all rows of ``Q`` in chunks; returns ``(distances, ids, stats)``.
 
     ``tables`` must have the empty leaves at ``inf`` (``BeamTables.with_empty_leaves``);
-    ``allowed`` (an ``(N,)`` mask or None) serves the gather scan, ``scan_norms`` the lists scan.
+    ``allowed`` is None or an ``(N,)`` mask of the storage rows that may be returned.
+    Without ``chunk_size`` a chunk is sized so that no temporary exceeds the work budget
+    (:func:`~tt_ref.search._config.chunk_budget`).
     """
-    scores = beam_search(tables, q, beam, xp=xp)
-    leaves, take = select_leaves(scores, lists, n_probe=n_probe, n_candidates=n_candidates, xp=xp)
-    if scan == "gather":
-        d, ids, n_cand = scan_gather(q, leaves, take, lists, allowed, k, budget=budget, xp=xp)
+    budget = chunk_budget(xp)
+    scan_norms = lists.sq_norms
+    if allowed is not None:
+        scan_norms = xp.where(allowed, scan_norms, xp.full_like(scan_norms, math.inf))
+    if chunk_size is None:
+        per_row = max(tables.row_elements(beam), lists.dim)
+        if scan == "gather":
+            expected = n_candidates or n_probe * max(1, lists.ntotal // lists.n_nonempty())
+            per_row = max(per_row, expected * lists.dim)
+        else:  # the padded candidates, and each probed leaf's query row
+            pairs = n_probe or 2 * n_candidates * lists.n_nonempty() // lists.ntotal + 1
+            per_row = max(per_row, n_candidates or pairs * max(1, lists.ntotal // lists.n_nonempty()),
+                          pairs * lists.dim)
+        chunks = row_chunks(Q.shape[0], per_row, budget)
     else:
-        d, ids, n_cand = scan_lists(q, leaves, take, lists, scan_norms, k, xp=xp)
-    return d, ids, n_cand, scores.n_centres
+        chunks = ((s, min(s + chunk_size, Q.shape[0])) for s in range(0, Q.shape[0], chunk_size))
+    out_d, out_i, n_cand, n_centres = [], [], 0, 0
+    for start, stop in chunks:
+        q = Q[start:stop, :]
+        scores = beam_search(tables, q, beam, xp=xp)
+        leaves, take = select_leaves(scores, lists, n_probe=n_probe, n_candidates=n_candidates, xp=xp)
+        if scan == "gather":
+            d, ids, n_c = scan_gather(q, leaves, take, lists, allowed, k, budget=budget, xp=xp)
+        else:
+            d, ids, n_c = scan_lists(q, leaves, take, lists, scan_norms, k, xp=xp)
+        out_d.append(d)
+        out_i.append(ids)
+        n_cand += n_c
+        n_centres += scores.n_centres * (stop - start)
+    n_q = max(Q.shape[0], 1)
+    stats = {"candidates_per_query": n_cand / n_q, "centres_per_query": n_centres / n_q,
+             "distance_computations_per_query": (n_cand + n_centres) / n_q}
+    if not out_d:
+        return xp.zeros((0, k), dtype=lists.dtype), xp.zeros((0, k), dtype=xp.int64), stats
+    return xp.concat(out_d, axis=0), xp.concat(out_i, axis=0), stats
 
 
 # --------------------------------------------------------------------------- leaves
@@ -78,14 +109,16 @@ def select_leaves(scores, lists, *, n_probe, n_candidates, xp):
 def smallest_columns(d, width: int, *, xp, method: str = "auto"):
     """``topk_smallest(d, width)``: the same values and columns, ties to the smaller column.
 
-    ``method="threshold"`` cuts each row into ``2 width`` blocks or more, sorts the block
-    minima (values only, no argsort) and keeps the entries no larger than the
-    ``width``-th smallest minimum: at least ``width`` entries (one per such block), and
-    every one of the row's ``width`` smallest. Only those few are then ordered, so a
-    row of thousands costs a short sort. It reads one number on the host (the widest
-    kept row), so ``"auto"`` takes it on NumPy only, for rows at least 16 times longer
-    than ``width``; rows whose kept entries fill half the row (ties, ``inf``) fall back
-    to :func:`~tt_ref._backend.topk_smallest`.
+    ``method="threshold"`` cuts each row into ``2 width`` blocks or more and sorts the
+    block minima (values only): every entry no larger than the ``r``-th smallest minimum
+    is kept, at least ``r`` per row. With ``r = 3/4 width`` a row usually keeps about
+    ``1.8 width`` entries; a row that keeps fewer than ``width`` makes the chunk use
+    ``r = width``, which always keeps enough (one entry per such block). Only the kept
+    entries are ordered (a quick sort; a stable one when two of the first ``width + 1``
+    are equal), so a row of thousands costs a short sort. The host reads the kept
+    counts, so ``"auto"`` takes it on NumPy only, for rows at least 16 times longer than
+    ``width``; rows that keep half their entries (ties, ``inf``) use
+    :func:`~tt_ref._backend.topk_smallest`.
     """
     n_rows, n_cols = d.shape
     if method == "auto":
@@ -93,14 +126,22 @@ def smallest_columns(d, width: int, *, xp, method: str = "auto"):
     if method == "topk" or n_rows == 0 or n_cols < 2 * width:
         return topk_smallest(d, width, xp=xp)
     block = n_cols // (2 * width)
-    n_blocks = -(-n_cols // block)
-    padded = d
-    if n_blocks * block > n_cols:
-        padded = xp.concat([d, xp.full((n_rows, n_blocks * block - n_cols), math.inf, dtype=d.dtype)], axis=1)
-    minima = xp.sort(xp.min(xp.reshape(padded, (n_rows, n_blocks, block)), axis=2), axis=1)
-    below = d <= minima[:, width - 1:width]
-    count = xp.sum(xp.astype(below, xp.int64), axis=1)
-    (most,) = to_ints(xp.max(count))
+    usable = (n_cols // block) * block
+    if block >= 16:
+        minima = xp.min(xp.reshape(d[:, :usable], (n_rows, usable // block, block)), axis=2)
+    else:  # a reduction over a short last axis is slow: strided elementwise minima instead
+        minima = d[:, 0:usable:block]
+        for j in range(1, block):
+            minima = xp.minimum(minima, d[:, j:usable:block])
+    if usable < n_cols:  # the ragged tail as one more block
+        minima = xp.concat([minima, xp.min(d[:, usable:], axis=1, keepdims=True)], axis=1)
+    minima = xp.sort(minima, axis=1)
+    for rank in ((3 * width + 3) // 4, width):
+        below = d <= minima[:, rank - 1:rank]
+        count = xp.sum(xp.astype(below, xp.int64), axis=1)
+        fewest, most = to_ints(xp.min(count), xp.max(count))
+        if fewest >= width:
+            break
     if 2 * most > n_cols:
         return topk_smallest(d, width, xp=xp)
     # Compact each row's kept entries (column order kept), pad with inf, order them.
@@ -113,8 +154,19 @@ def smallest_columns(d, width: int, *, xp, method: str = "auto"):
     col = xp.where(valid, col, xp.zeros_like(col))
     vals = take_rows(d, col, xp)
     vals = xp.where(valid, vals, xp.full_like(vals, math.inf))
-    order = xp.astype(xp.argsort(vals, axis=1, stable=True)[:, :width], xp.int64)
-    return take_rows(vals, order, xp), take_rows(col, order, xp)
+    # A quick sort of the kept values, then ties put in column order among the first
+    # width: equal values form runs; (run, column) keys are distinct, so any sort is exact.
+    head = min(width + 1, most)
+    order = xp.astype(xp.argsort(vals, axis=1, stable=False), xp.int64)[:, :head]
+    head_vals, head_cols = take_rows(vals, order, xp), take_rows(col, order, xp)
+    if head > width and bool(xp.any(head_vals[:, width - 1] == head_vals[:, width])):
+        order = xp.astype(xp.argsort(vals, axis=1, stable=True), xp.int64)[:, :width]  # a tie across the cut
+        return take_rows(vals, order, xp), take_rows(col, order, xp)
+    head_vals, head_cols = head_vals[:, :width], head_cols[:, :width]
+    steps = xp.astype(head_vals[:, 1:] != head_vals[:, :-1], xp.int64)
+    run = xp.cumulative_sum(xp.concat([xp.zeros((n_rows, 1), dtype=xp.int64), steps], axis=1), axis=1)
+    fix = xp.astype(xp.argsort(run * n_cols + head_cols, axis=1), xp.int64)
+    return take_rows(head_vals, fix, xp), take_rows(head_cols, fix, xp)
 
 
 def _pairs(leaves, take, xp):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import numbers
 
-from .._backend import ArgumentValueError, array_namespace, to_floats
+from .._backend import ArgumentTypeError, ArgumentValueError, array_namespace, to_floats
 from .._backend._neighbors import finfo, pow2_exponent, times_pow2
 
 __all__ = ["block_sum_cores", "kron_cores", "scale_cores", "check_real_scalar"]
@@ -26,10 +26,10 @@ __all__ = ["block_sum_cores", "kron_cores", "scale_cores", "check_real_scalar"]
 def check_real_scalar(alpha, name: str = "alpha") -> float:
     """``alpha`` as a finite Python float; ``TypeError`` / ``ValueError`` naming ``name``."""
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(alpha).__name__}")
+        raise ArgumentTypeError(f"{name} must be a real number, got {type(alpha).__name__}")
     alpha = float(alpha)
     if not math.isfinite(alpha):
-        raise ValueError(f"{name} must be finite, got {alpha}")
+        raise ArgumentValueError(f"{name} must be finite, got {alpha}")
     return alpha
 
 

@@ -10,7 +10,15 @@ import math
 import numbers
 from typing import Sequence
 
-from .._backend import default_rng, from_numpy, namespace_for, resolve_dtype
+from .._backend import (
+    ArgumentTypeError,
+    ArgumentValueError,
+    check_allocation,
+    default_rng,
+    from_numpy,
+    namespace_for,
+    resolve_dtype,
+)
 from ._tensor_train import TensorTrain
 
 __all__ = ["random_tt", "zeros", "ones"]
@@ -22,14 +30,14 @@ def _check_shape(shape) -> tuple[int, ...]:
     try:
         shape = tuple(shape)
     except TypeError as exc:
-        raise TypeError(f"shape must be a sequence of ints, got {type(shape).__name__}") from exc
+        raise ArgumentTypeError(f"shape must be a sequence of ints, got {type(shape).__name__}") from exc
     if len(shape) == 0:
-        raise ValueError("shape must have at least one mode")
+        raise ArgumentValueError("shape must have at least one mode")
     for j, size in enumerate(shape):
         if isinstance(size, bool) or not isinstance(size, numbers.Integral):
-            raise TypeError(f"shape[{j}] must be an int, got {size!r}")
+            raise ArgumentTypeError(f"shape[{j}] must be an int, got {size!r}")
         if size < 1:
-            raise ValueError(f"shape[{j}] must be >= 1, got {size}")
+            raise ArgumentValueError(f"shape[{j}] must be >= 1, got {size}")
     return tuple(int(s) for s in shape)
 
 
@@ -41,27 +49,33 @@ def _check_ranks(ranks, d: int) -> tuple[int, ...]:
         try:
             given = tuple(ranks)
         except TypeError as exc:
-            raise TypeError(f"ranks must be an int or a sequence of ints, got {type(ranks).__name__}") from exc
+            raise ArgumentTypeError(f"ranks must be an int or a sequence of ints, got {type(ranks).__name__}") from exc
         for j, r in enumerate(given):
             if isinstance(r, bool) or not isinstance(r, numbers.Integral):
-                raise TypeError(f"ranks[{j}] must be an int, got {r!r}")
+                raise ArgumentTypeError(f"ranks[{j}] must be an int, got {r!r}")
         if len(given) == d - 1:
             inner = given
         elif len(given) == d + 1:
             if given[0] != 1 or given[-1] != 1:
-                raise ValueError(
+                raise ArgumentValueError(
                     f"ranks with d + 1 = {d + 1} entries must start and end with 1 (the boundary ranks), got {given}"
                 )
             inner = given[1:-1]
         else:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"ranks must be an int, d - 1 = {d - 1} inner ranks or d + 1 = {d + 1} ranks with the "
                 f"boundary 1s, got {len(given)} entries"
             )
     for j, r in enumerate(inner):
         if r < 1:
-            raise ValueError(f"ranks must be >= 1, got r_{j + 1} = {r}")
+            raise ArgumentValueError(f"ranks must be >= 1, got r_{j + 1} = {r}")
     return (1,) + tuple(int(r) for r in inner) + (1,)
+
+
+def _check_memory(shape, full_ranks, what: str) -> None:
+    """Refuse cores whose elements (float64 on the host) exceed the memory limit, before drawing."""
+    elements = sum(full_ranks[j] * n * full_ranks[j + 1] for j, n in enumerate(shape))
+    check_allocation(elements, 8, what=f"{what}: shape {shape} with ranks {full_ranks}")
 
 
 def random_tt(
@@ -112,12 +126,13 @@ def random_tt(
     shape = _check_shape(shape)
     full_ranks = _check_ranks(ranks, len(shape))
     if isinstance(scale, bool) or not isinstance(scale, numbers.Real):
-        raise TypeError(f"scale must be a real number, got {type(scale).__name__}")
+        raise ArgumentTypeError(f"scale must be a real number, got {type(scale).__name__}")
     scale = float(scale)
     if not math.isfinite(scale):
-        raise ValueError(f"scale must be finite, got {scale}")
+        raise ArgumentValueError(f"scale must be finite, got {scale}")
     xp = namespace_for(backend)
     target = resolve_dtype(dtype, xp)
+    _check_memory(shape, full_ranks, "random_tt")
     rng = default_rng(seed)
     cores = []
     for j, size in enumerate(shape):
@@ -134,6 +149,7 @@ def _constant(shape, value: float, dtype, backend: str) -> TensorTrain:
     shape = _check_shape(shape)
     xp = namespace_for(backend)
     target = resolve_dtype(dtype, xp)
+    _check_memory(shape, (1,) * (len(shape) + 1), "zeros" if value == 0.0 else "ones")
     cores = [xp.ones((1, size, 1), dtype=target) for size in shape]
     cores[0] = cores[0] * value
     return TensorTrain._from_cores(tuple(cores))

@@ -46,7 +46,7 @@ import numbers
 import array_api_compat
 import numpy as np
 
-from .._backend import to_numpy
+from .._backend import ArgumentTypeError, ArgumentValueError, to_numpy
 
 __all__ = ["truncated_svd", "choose_rank", "check_eps", "check_max_rank", "machine_eps", "GRAM_MARGIN", "PATHS"]
 
@@ -72,10 +72,10 @@ def check_eps(eps) -> float | None:
     if eps is None:
         return None
     if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
-        raise TypeError(f"eps must be a real number >= 0 or None, got {type(eps).__name__}")
+        raise ArgumentTypeError(f"eps must be a real number >= 0 or None, got {type(eps).__name__}")
     eps = float(eps)
     if math.isnan(eps) or eps < 0 or math.isinf(eps):
-        raise ValueError(f"eps must be a finite number >= 0, got {eps}")
+        raise ArgumentValueError(f"eps must be a finite number >= 0, got {eps}")
     return eps
 
 
@@ -84,9 +84,9 @@ def check_max_rank(max_rank) -> int | None:
     if max_rank is None:
         return None
     if isinstance(max_rank, bool) or not isinstance(max_rank, numbers.Integral):
-        raise TypeError(f"max_rank must be an integer >= 1 or None, got {type(max_rank).__name__}")
+        raise ArgumentTypeError(f"max_rank must be an integer >= 1 or None, got {type(max_rank).__name__}")
     if max_rank < 1:
-        raise ValueError(f"max_rank must be >= 1, got {max_rank}")
+        raise ArgumentValueError(f"max_rank must be >= 1, got {max_rank}")
     return int(max_rank)
 
 
@@ -377,7 +377,7 @@ def truncated_svd(a, *, delta: float = 0.0, max_rank: int | None = None, xp, uni
     ((2, 1), (1, 3), True)
     """
     if path not in PATHS:
-        raise ValueError(f"path must be one of {PATHS}, got {path!r}")
+        raise ArgumentValueError(f"path must be one of {PATHS}, got {path!r}")
     if unit is None:
         unit = machine_eps(a.dtype, xp)
     m, n = a.shape

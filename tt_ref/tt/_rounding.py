@@ -8,7 +8,7 @@ from __future__ import annotations
 import builtins
 import math
 
-from .._backend import to_floats
+from .._backend import ArgumentTypeError, ArgumentValueError, to_floats
 from .._backend._neighbors import times_pow2
 from ._linalg import (
     _qr_positive,
@@ -27,7 +27,7 @@ __all__ = ["orthogonalize", "round"]
 
 def _check_tt(tt, name: str = "tt") -> None:
     if not isinstance(tt, TensorTrain):
-        raise TypeError(f"{name} must be a TensorTrain, got {type(tt).__name__}")
+        raise ArgumentTypeError(f"{name} must be a TensorTrain, got {type(tt).__name__}")
 
 
 def _orthogonalize_left(cores: list, xp, stop: int | None = None):
@@ -140,7 +140,7 @@ def orthogonalize(tt: TensorTrain, direction: str = "left") -> TensorTrain:
     """
     _check_tt(tt)
     if direction not in ("left", "right"):
-        raise ValueError(f"direction must be 'left' or 'right', got {direction!r}")
+        raise ArgumentValueError(f"direction must be 'left' or 'right', got {direction!r}")
     xp = tt.xp
     if direction == "left":
         cores, total = _orthogonalize_left(tt.cores, xp)

@@ -49,5 +49,6 @@ def check_result_in_range(log2_value: float, dtype, what: str) -> None:
     if log2_value > math.log2(float(info.max)):
         raise ArgumentValueError(
             f"{what} is about 2^{log2_value:.1f}, above the largest {info.dtype} ({float(info.max):.3g}): "
-            f"the result cannot be represented; cast the cores to float64 (astype) or rescale"
+            "the result cannot be represented; "
+            + ("cast the cores to float64 (astype) or rescale" if info.bits == 32 else "rescale the tensor")
         )

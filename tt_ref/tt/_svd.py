@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from .._backend import ArgumentValueError, array_namespace, as_float_array, to_floats
+from .._backend import ArgumentTypeError, ArgumentValueError, array_namespace, as_float_array, to_floats
 from .._backend._neighbors import host_pow2_scale, needs_scaling
 from ._linalg import check_eps, check_max_rank, machine_eps, truncated_svd, unfolding_rank_rtol
 from ._scaling import check_result_in_range
@@ -56,11 +56,11 @@ def tt_svd(x, *, eps: float | None = None, max_rank: int | None = None, return_e
     """
     xp = array_namespace(x, names=("x",))
     if not hasattr(x, "shape") or not hasattr(x, "dtype"):
-        raise TypeError(f"x must be an array, got {type(x).__name__}")
+        raise ArgumentTypeError(f"x must be an array, got {type(x).__name__}")
     if x.ndim < 1:
-        raise ValueError(f"x must have at least 1 dimension, got shape {tuple(x.shape)}")
+        raise ArgumentValueError(f"x must have at least 1 dimension, got shape {tuple(x.shape)}")
     if any(int(s) == 0 for s in x.shape):
-        raise ValueError(f"x must not have a zero-size dimension, got shape {tuple(x.shape)}")
+        raise ArgumentValueError(f"x must not have a zero-size dimension, got shape {tuple(x.shape)}")
     x = as_float_array(x, name="x", xp=xp, check_values=False)
     eps = check_eps(eps)
     max_rank = check_max_rank(max_rank)

@@ -13,6 +13,7 @@ import array_api_compat
 from .._backend import BACKENDS, array_namespace, backend_name, check_finite, resolve_dtype
 from .._backend import to_backend as _move
 from ._core_ops import block_sum_cores, check_real_scalar, kron_cores, scale_cores
+from .._backend import ArgumentIndexError, ArgumentTypeError, ArgumentValueError
 
 __all__ = ["CoreTrain", "TensorTrain", "validate_cores"]
 
@@ -34,35 +35,36 @@ def validate_cores(
     (``None`` leaves one free, as the point-cloud format does on the left).
     """
     if isinstance(cores, (str, bytes)) or not hasattr(cores, "__len__"):
-        raise TypeError(f"{name} must be a sequence of arrays, got {type(cores).__name__}")
+        raise ArgumentTypeError(f"{name} must be a sequence of arrays, got {type(cores).__name__}")
     cores = tuple(cores)
     if len(cores) == 0:
-        raise ValueError(f"{name} must hold at least one core")
+        raise ArgumentValueError(f"{name} must hold at least one core")
     labels = tuple(f"{name}[{j}]" for j in range(len(cores)))
     xp = array_namespace(*cores, names=labels)
     dtype = cores[0].dtype
     for j, core in enumerate(cores):
         if core.ndim != core_ndim:
             layout = "(r_{j-1}, n_j, r_j)" if core_ndim == 3 else "(r_{j-1}, m_j, n_j, r_j)"
-            raise ValueError(
+            raise ArgumentValueError(
                 f"{name}[{j}] must have {core_ndim} dimensions {layout}, got shape {tuple(core.shape)}"
             )
-        if not xp.isdtype(core.dtype, "real floating"):
-            raise TypeError(f"{name}[{j}] must be float32 or float64, got {core.dtype}")
+        if not xp.isdtype(core.dtype, "real floating") or core.dtype not in (xp.float32, xp.float64):
+            # float16 too: refused, never half-computed (specs/tensor_train.md §dtypes)
+            raise ArgumentTypeError(f"{name}[{j}] must be float32 or float64, got {core.dtype}")
         if core.dtype != dtype:
-            raise TypeError(f"{name}[{j}] has dtype {core.dtype} but {name}[0] has {dtype}; cast them to one dtype")
+            raise ArgumentTypeError(f"{name}[{j}] has dtype {core.dtype} but {name}[0] has {dtype}; cast them to one dtype")
         if any(s < 1 for s in core.shape):
-            raise ValueError(f"{name}[{j}] has an empty dimension: shape {tuple(core.shape)}")
+            raise ArgumentValueError(f"{name}[{j}] has an empty dimension: shape {tuple(core.shape)}")
         if j > 0 and cores[j - 1].shape[-1] != core.shape[0]:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"rank mismatch between {name}[{j - 1}] and {name}[{j}]: "
                 f"{name}[{j - 1}].shape[-1] = {cores[j - 1].shape[-1]} but "
                 f"{name}[{j}].shape[0] = {core.shape[0]}"
             )
     if left_rank is not None and cores[0].shape[0] != left_rank:
-        raise ValueError(f"{name}[0].shape[0] (the left boundary rank) must be {left_rank}, got {cores[0].shape[0]}")
+        raise ArgumentValueError(f"{name}[0].shape[0] (the left boundary rank) must be {left_rank}, got {cores[0].shape[0]}")
     if right_rank is not None and cores[-1].shape[-1] != right_rank:
-        raise ValueError(
+        raise ArgumentValueError(
             f"{name}[{len(cores) - 1}].shape[-1] (the right boundary rank) must be {right_rank}, "
             f"got {cores[-1].shape[-1]}"
         )
@@ -163,7 +165,7 @@ class CoreTrain:
     def to_backend(self, backend: str):
         """The same object with its cores moved to ``backend`` (bitwise equal)."""
         if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+            raise ArgumentValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         return type(self)._from_cores(tuple(_move(c, backend) for c in self._cores))
 
     def astype(self, dtype):
@@ -212,16 +214,16 @@ class TensorTrain(CoreTrain):
         if not isinstance(index, tuple):
             index = (index,)
         if len(index) != self.ndim:
-            raise IndexError(f"index must have {self.ndim} entries (one per mode), got {len(index)}")
+            raise ArgumentIndexError(f"index must have {self.ndim} entries (one per mode), got {len(index)}")
         xp = self._xp
         vec = None
         for j, (i, core) in enumerate(zip(index, self._cores)):
             if isinstance(i, bool) or not isinstance(i, int) and not hasattr(i, "__index__"):
-                raise IndexError(f"index[{j}] must be an integer, got {type(i).__name__}")
+                raise ArgumentIndexError(f"index[{j}] must be an integer, got {type(i).__name__}")
             i = int(i)
             n = core.shape[1]
             if not -n <= i < n:
-                raise IndexError(f"index[{j}] = {i} is out of range for mode {j} of size {n}")
+                raise ArgumentIndexError(f"index[{j}] = {i} is out of range for mode {j} of size {n}")
             slab = core[:, i % n, :]
             vec = slab if vec is None else vec @ slab
         return xp.reshape(vec, ())
@@ -255,14 +257,14 @@ class TensorTrain(CoreTrain):
 
     def __truediv__(self, other):
         if isinstance(other, TensorTrain):
-            raise TypeError("division by a TensorTrain is not defined")
+            raise ArgumentTypeError("division by a TensorTrain is not defined")
         return TensorTrain._from_cores(scale_cores(self._cores, 1.0 / check_real_scalar(other, "other")))
 
 
 def require_tensor_train(tt, name: str) -> TensorTrain:
     """``tt`` if it is a :class:`TensorTrain`, else ``TypeError`` naming ``name``."""
     if not isinstance(tt, TensorTrain):
-        raise TypeError(f"{name} must be a TensorTrain, got {type(tt).__name__}")
+        raise ArgumentTypeError(f"{name} must be a TensorTrain, got {type(tt).__name__}")
     return tt
 
 
@@ -272,9 +274,9 @@ def check_pair(a, b, names=("a", "b")):
     require_tensor_train(b, names[1])
     xp = array_namespace(a.cores[0], b.cores[0], names=names)
     if a.dtype != b.dtype:
-        raise TypeError(f"{names[0]} has dtype {a.dtype} but {names[1]} has {b.dtype}; cast one with .astype(...)")
+        raise ArgumentTypeError(f"{names[0]} has dtype {a.dtype} but {names[1]} has {b.dtype}; cast one with .astype(...)")
     if a.shape != b.shape:
-        raise ValueError(
+        raise ArgumentValueError(
             f"{names[0]} and {names[1]} must have the same shape, got {names[0]}.shape = {a.shape} "
             f"and {names[1]}.shape = {b.shape}"
         )

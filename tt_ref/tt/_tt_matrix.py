@@ -11,7 +11,7 @@ import math
 import numbers
 from typing import Sequence
 
-from .._backend import array_namespace, as_float_array
+from .._backend import ArgumentTypeError, ArgumentValueError, array_namespace, as_float_array
 from ._evaluate import full
 from ._tensor_train import CoreTrain, TensorTrain
 
@@ -84,22 +84,22 @@ def _check_mode_shapes(row_shape, col_shape, matrix_shape):
         try:
             given = tuple(given)
         except TypeError as exc:
-            raise TypeError(f"{name} must be a sequence of ints, got {type(given).__name__}") from exc
+            raise ArgumentTypeError(f"{name} must be a sequence of ints, got {type(given).__name__}") from exc
         for k, size in enumerate(given):
             if isinstance(size, bool) or not isinstance(size, numbers.Integral):
-                raise TypeError(f"{name}[{k}] must be an int, got {size!r}")
+                raise ArgumentTypeError(f"{name}[{k}] must be an int, got {size!r}")
             if size < 1:
-                raise ValueError(f"{name}[{k}] must be >= 1, got {size}")
+                raise ArgumentValueError(f"{name}[{k}] must be >= 1, got {size}")
         shapes.append(tuple(int(s) for s in given))
     row_shape, col_shape = shapes
     if len(row_shape) == 0 or len(row_shape) != len(col_shape):
-        raise ValueError(
+        raise ArgumentValueError(
             f"row_shape and col_shape must have the same number d >= 1 of modes, got {row_shape} and {col_shape}"
         )
     if math.prod(row_shape) != matrix_shape[0]:
-        raise ValueError(f"prod(row_shape) = {math.prod(row_shape)} must equal matrix.shape[0] = {matrix_shape[0]}")
+        raise ArgumentValueError(f"prod(row_shape) = {math.prod(row_shape)} must equal matrix.shape[0] = {matrix_shape[0]}")
     if math.prod(col_shape) != matrix_shape[1]:
-        raise ValueError(f"prod(col_shape) = {math.prod(col_shape)} must equal matrix.shape[1] = {matrix_shape[1]}")
+        raise ArgumentValueError(f"prod(col_shape) = {math.prod(col_shape)} must equal matrix.shape[1] = {matrix_shape[1]}")
     return row_shape, col_shape
 
 
@@ -157,7 +157,7 @@ def ttm_svd(matrix, row_shape: Sequence[int], col_shape: Sequence[int], *, eps=N
 
 def _require_ttm(ttm) -> TTMatrix:
     if not isinstance(ttm, TTMatrix):
-        raise TypeError(f"ttm must be a TTMatrix, got {type(ttm).__name__}")
+        raise ArgumentTypeError(f"ttm must be a TTMatrix, got {type(ttm).__name__}")
     return ttm
 
 
@@ -248,17 +248,17 @@ def matvec(ttm: TTMatrix, x):
     if isinstance(x, TensorTrain):
         xp = array_namespace(ttm.cores[0], x.cores[0], names=("ttm", "x"))
         if x.dtype != ttm.dtype:
-            raise TypeError(f"x has dtype {x.dtype} but ttm has {ttm.dtype}; cast one with .astype(...)")
+            raise ArgumentTypeError(f"x has dtype {x.dtype} but ttm has {ttm.dtype}; cast one with .astype(...)")
         if x.shape != ttm.col_shape:
-            raise ValueError(f"x.shape = {x.shape} must equal ttm.col_shape = {ttm.col_shape}")
+            raise ArgumentValueError(f"x.shape = {x.shape} must equal ttm.col_shape = {ttm.col_shape}")
         return _matvec_tt(ttm, x, xp)
     xp = array_namespace(ttm.cores[0], x, names=("ttm", "x"))
     x = as_float_array(x, name="x", xp=xp)
     if x.dtype != ttm.dtype:
-        raise TypeError(f"x has dtype {x.dtype} but ttm has {ttm.dtype}; cast one of them")
+        raise ArgumentTypeError(f"x has dtype {x.dtype} but ttm has {ttm.dtype}; cast one of them")
     n_cols = ttm.shape[1]
     if x.ndim not in (1, 2) or x.shape[-1] != n_cols:
-        raise ValueError(f"x must have shape ({n_cols},) or (B, {n_cols}), got {tuple(x.shape)}")
+        raise ArgumentValueError(f"x must have shape ({n_cols},) or (B, {n_cols}), got {tuple(x.shape)}")
     if x.ndim == 1:
         return xp.reshape(_matvec_dense(ttm, xp.reshape(x, (1, n_cols)), xp), (ttm.shape[0],))
     return _matvec_dense(ttm, x, xp)

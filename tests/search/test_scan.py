@@ -1,0 +1,96 @@
+"""Tests of the leaf selection and the two scans, alone (specs/index.md §Search, §Scans)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from helpers import eps_of, to_np, to_xp
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tt_ref._backend import topk_smallest
+from tt_ref.cloud._point_cloud import TTPointCloud
+from tt_ref.search._beam import BeamTables, beam_search
+from tt_ref.search._config import chunk_budget
+from tt_ref.search._lists import InvertedLists
+from tt_ref.search._scan import scan_gather, scan_lists, select_leaves, smallest_columns
+
+
+@given(st.integers(1, 6), st.integers(1, 200), st.integers(1, 40), st.sampled_from([0.0, 0.3, 1.0]),
+       st.integers(0, 2**16))
+def test_threshold_top_k_equals_top_k(xp, dtype, n_rows, n_cols, width, inf_share, seed):
+    """§Leaf selection: the threshold method returns topk_smallest's values and columns (ties, inf)."""
+    width = min(width, n_cols)
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, 6 if seed % 2 else 10**6, (n_rows, n_cols)).astype(dtype)  # many ties or few
+    values[rng.random(values.shape) < inf_share * rng.random()] = math.inf
+    d = to_xp(values, xp, dtype)
+    ref_v, ref_i = topk_smallest(d, width, xp=xp)
+    got_v, got_i = smallest_columns(d, width, xp=xp, method="threshold")
+    assert np.array_equal(to_np(got_i), to_np(ref_i))
+    assert np.array_equal(to_np(got_v), to_np(ref_v))
+
+
+def _setup(xp, dtype, seed=0, n=300, dim=4, mode_sizes=(4, 6), ranks=(3,)):
+    rng = np.random.default_rng(seed)
+    cloud = TTPointCloud.random(dim, mode_sizes, ranks, seed=seed, dtype=dtype)
+    cloud = TTPointCloud([to_xp(to_np(c), xp) for c in cloud.cores])
+    tables = BeamTables.from_cloud(cloud)
+    lists = InvertedLists(cloud.n_points, dim, cloud.dtype, xp=xp)
+    X = to_xp(rng.standard_normal((n, dim)) * rng.uniform(0.5, 2.0, (n, 1)), xp, dtype)
+    buckets = to_xp(rng.integers(0, cloud.n_points // 2, n) * 2, xp)  # odd buckets stay empty
+    lists.insert(X, lists.new_ids(n), buckets)
+    Q = to_xp(rng.standard_normal((9, dim)), xp, dtype)
+    masked = tables.with_empty_leaves(lists.bucket_sizes() > 0, xp)
+    return masked, lists, X, Q
+
+
+@given(st.integers(1, 8), st.integers(1, 400), st.integers(0, 2**16))
+def test_selected_leaves(xp, dtype, beam, n_candidates, seed):
+    """§Search step 4: leaves in ascending distance, whole buckets, the last one cut at n_candidates."""
+    tables, lists, _, Q = _setup(xp, dtype, seed)
+    scores = beam_search(tables, Q, beam, xp=xp)
+    leaves, take = select_leaves(scores, lists, n_probe=None, n_candidates=n_candidates, xp=xp)
+    leaves, take = to_np(leaves), to_np(take)
+    sizes = to_np(lists.bucket_sizes())
+    d = to_np(scores.d)
+    all_leaves = to_np(scores.leaf_ids(to_xp(np.tile(np.arange(d.shape[1]), (Q.shape[0], 1)), xp), xp))
+    reachable = np.array([sizes[row].sum() for row in all_leaves])
+    assert np.array_equal(take.sum(axis=1), np.minimum(n_candidates, reachable))
+    for b in range(Q.shape[0]):
+        dist_of = dict(zip(all_leaves[b].tolist(), d[b].tolist()))
+        used = take[b] > 0
+        ordered = np.array([dist_of[leaf] for leaf in leaves[b]])
+        assert np.all(ordered[1:] >= ordered[:-1])  # ascending (empty leaves at inf, last)
+        full = take[b][used][:-1]
+        assert np.array_equal(full, sizes[leaves[b][used][:-1]])  # all but the last taken whole
+        assert np.all(sizes[leaves[b][used]] > 0)
+    probe_leaves, probe_take = select_leaves(scores, lists, n_probe=3, n_candidates=None, xp=xp)
+    assert np.array_equal(to_np(probe_take), sizes[to_np(probe_leaves)])
+
+
+@given(st.integers(1, 8), st.integers(1, 400), st.integers(1, 12), st.booleans(), st.integers(0, 2**16))
+def test_scans_agree(xp, dtype, beam, n_candidates, k, filtered, seed):
+    """§Scans: "lists" and "gather" return the same ids and distances up to rounding, filter included."""
+    tables, lists, X, Q = _setup(xp, dtype, seed)
+    allowed = None
+    if filtered:
+        allowed = lists.contains(to_xp(np.arange(0, 300, 3), xp))
+    scores = beam_search(tables, Q, beam, xp=xp)
+    leaves, take = select_leaves(scores, lists, n_probe=None, n_candidates=n_candidates, xp=xp)
+    d1, i1, n1 = scan_gather(Q, leaves, take, lists, allowed, k, budget=chunk_budget(xp), xp=xp)
+    norms = lists.sq_norms if allowed is None else xp.where(allowed, lists.sq_norms, xp.full_like(lists.sq_norms,
+                                                                                                    math.inf))
+    d2, i2, n2 = scan_lists(Q, leaves, take, lists, norms, k, xp=xp)
+    assert n1 == n2 == int(np.sum(to_np(take)))
+    d1, d2, i1, i2 = to_np(d1), to_np(d2), to_np(i1), to_np(i2)
+    assert np.array_equal(np.isinf(d1), np.isinf(d2)) and np.array_equal(i1 < 0, i2 < 0)
+    scale = 1 + float(np.max(np.sum(to_np(X).astype(np.float64) ** 2, axis=1)))
+    finite = np.isfinite(d1)
+    assert np.max(np.abs(d1[finite] - d2[finite]), initial=0.0) <= 100 * eps_of(dtype) * scale
+    # Same ids, except where two candidates' distances differ by rounding only.
+    differ = i1 != i2
+    assert np.all(np.abs(d1[differ] - d2[differ]) <= 100 * eps_of(dtype) * scale)
+    if filtered:
+        assert np.all(to_np(i2)[i2 >= 0] % 3 == 0)
