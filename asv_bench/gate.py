@@ -75,7 +75,10 @@ def default_base(head: str) -> tuple[str | None, str]:
         main = _resolve(ref)
         if main is None:
             continue
-        merge_base = _git("merge-base", main, head)
+        try:
+            merge_base = _git("merge-base", main, head)
+        except subprocess.CalledProcessError:  # unrelated histories
+            continue
         if merge_base != head:
             return merge_base, f"merge base of HEAD and {ref}"
     parent = _resolve(f"{head}~1")

@@ -39,8 +39,10 @@ QUALITY = [
 TIMINGS = [
     ("tt_decompositions.TTSVD.time_tt_svd", "numpy", "tt_svd", "ms", False),
     ("tt_decompositions.TTRound.time_round", "numpy", "round to rank 16", "ms", False),
-    ("point_cloud.Fit.time_fit_20_steps", "numpy", "fit, 20 steps", "ms", False),
-    ("baselines.ExactSearch.time_nearest_neighbors", "numpy", "exact search, 1,000 queries", "ms", False),
+    ("point_cloud.Fit.time_fit_20_steps", ("numpy", "glove-1%"), "fit, 20 steps, GloVe-50 1% configuration",
+     "ms", False),
+    ("baselines.ExactSearch.time_nearest_neighbors", ("numpy", "(20000, 50)"), "exact search, 1,000 of 20,000 x 50",
+     "ms", False),
     ("index.Search.time_search", "numpy", "TT index search, 1,000 queries", "ms", False),
     ("index.Add.time_add", "numpy", "TT index add, 20,000 vectors", "ms", False),
 ]
@@ -77,13 +79,15 @@ def load(machine):
 
 
 def _series(by_commit, commits, name, want):
-    """{parameter label: [value or None per commit]} of one benchmark."""
+    """{parameter label: [value or None per commit]} of one benchmark, parameters ``want`` fixed."""
+    want = (want,) if isinstance(want, str) else tuple(want or ())
     series = {}
     for i, commit in enumerate(commits):
         for (key, combo), value in by_commit[commit].items():
-            if key != name or (want and not any(want in str(p) for p in combo)):
+            shown = [str(p).strip("'") for p in combo]
+            if key != name or not all(w in shown for w in want):
                 continue
-            label = ", ".join(str(p).strip("'") for p in combo if want not in str(p)) or name.rsplit(".", 1)[-1]
+            label = ", ".join(p for p in shown if p not in want) or name.rsplit(".", 1)[-1]
             series.setdefault(label, [None] * len(commits))[i] = value
     return series
 

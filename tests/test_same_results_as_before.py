@@ -28,18 +28,22 @@ def _results() -> dict[str, np.ndarray]:
     out.update({f"round/core{i}": np.asarray(c) for i, c in enumerate(rounded.cores)})
     out.update({f"random_tt/core{i}": np.asarray(c) for i, c in enumerate(tt_ref.random_tt((3, 4, 5), 2, seed=7).cores)})
     X = rng.standard_normal((600, 8))
-    fit = tt_ref.fit_point_cloud(X, mode_sizes=(8, 4), ranks=(4,), steps=30, seed=3, batch_size=256, progress=False)
+    # The fit's first-release options (refinement off): tt_ref.cloud._config.LEGACY_OPTIONS.
+    fit = tt_ref.fit_point_cloud(X, mode_sizes=(8, 4), ranks=(4,), steps=30, seed=3, batch_size=256, progress=False,
+                                 refine_sweeps=0, repair=False)
     out.update({f"fit/core{i}": np.asarray(c) for i, c in enumerate(fit.cloud.cores)})
     centers, labels = tt_ref.kmeans(X, 5, seed=2)[:2]
     out["kmeans/centers"], out["kmeans/labels"] = np.asarray(centers), np.asarray(labels)
-    index = tt_ref.TTIndex(8, (8, 4), (4,), seed=3, fit_options={"steps": 30, "batch_size": 256, "progress": False})
+    index = tt_ref.TTIndex(8, (8, 4), (4,), seed=3, fit_options={"steps": 30, "batch_size": 256, "progress": False,
+                                                                   "refine_sweeps": 0, "repair": False})
     index.train(X)
     index.add(X)
     dist, ids = index.search(X[:20], 5, beam=4, scan="gather")
     out["index/dist"], out["index/ids"] = np.asarray(dist), np.asarray(ids)
     detector = tt_ref.KNNDetector(k=3).fit(X[:300])
     out["ood/score"] = np.asarray(detector.kth_distance(X[300:320]))
-    out["bank/points"] = np.asarray(tt_ref.build_bank(X, "tt", 400, seed=1, progress=False))
+    out["bank/points"] = np.asarray(tt_ref.build_bank(X, "tt", 400, seed=1, progress=False, steps=1000,
+                                                      refine_sweeps=0, repair=False))
     out["nn/ids"] = np.asarray(tt_ref.nearest_neighbors(X[:10], X, 3)[1])
     return out
 

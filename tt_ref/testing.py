@@ -9,7 +9,7 @@ Each helper compares only what is unique (``specs/conformance.md`` §Comparison 
 * :func:`assert_point_sets_close`: point sets, row by row or as unordered sets;
 * :func:`assert_metric_close`: detection metrics (host float64, exact up to rounding).
 
-:data:`TOLERANCES` is the machine-readable table of the bounds (also written as
+``TOLERANCES`` is the machine-readable table of the bounds (also written as
 ``tolerances.json`` beside a generated case set); :func:`tolerance` evaluates ``c K unit``.
 
 Examples
@@ -36,7 +36,7 @@ __all__ = ["TOLERANCES", "tolerance", "assert_tt_close", "assert_neighbors_equal
 
 
 def tolerance(name: str, *, K: int, dtype="float64") -> float:
-    """``c K unit`` for the bound ``name`` of :data:`TOLERANCES` at ``dtype``.
+    """``c K unit`` for the bound ``name`` of ``TOLERANCES`` at ``dtype``.
 
     Examples
     --------

@@ -11,6 +11,8 @@ ann`` picks them). Recall and work per query at fixed parameters are tracked in
 ``tt-ref bench ann`` (docs/results-ann.md).
 """
 
+import numpy as np
+
 from ._common import BACKENDS, make_index, namespace_or_skip, synchronize
 from .point_cloud import clustered
 
@@ -19,19 +21,21 @@ CONFIGS = {20_000: ((16, 64), (32,)), 100_000: ((64, 64), (32,))}
 
 
 def _fitted_clouds():
+    """Host cores of the fitted clouds (NumPy arrays pickle on every commit; older clouds did not)."""
     import tt_ref
 
     sample = clustered(20_000, DIM)
-    return {
-        n_base: tt_ref.fit_point_cloud(sample, modes, ranks, steps=20, init="random", progress=False, seed=0).cloud
-        for n_base, (modes, ranks) in CONFIGS.items()
-    }
+    clouds = {}
+    for n_base, (modes, ranks) in CONFIGS.items():
+        cloud = tt_ref.fit_point_cloud(sample, modes, ranks, steps=20, init="random", progress=False, seed=0).cloud
+        clouds[n_base] = [np.asarray(core) for core in cloud.cores]
+    return clouds
 
 
-def _empty_index(cloud, backend, assign="beam"):
+def _empty_index(cores, xp, assign="beam"):
     import tt_ref
 
-    return tt_ref.TTIndex.from_point_cloud(cloud.to_backend(backend), assign=assign)
+    return tt_ref.TTIndex.from_point_cloud(tt_ref.TTPointCloud([xp.asarray(c) for c in cores]), assign=assign)
 
 
 class Train:
@@ -64,7 +68,7 @@ class Add:
     def setup(self, clouds, n_base, assign, backend):
         self.xp = namespace_or_skip(backend)
         self.X = self.xp.asarray(clustered(n_base, DIM))
-        self.index = _empty_index(clouds[n_base], backend, assign)
+        self.index = _empty_index(clouds[n_base], self.xp, assign)
 
     def time_add(self, clouds, n_base, assign, backend):
         self.index.add(self.X)
@@ -86,7 +90,7 @@ class Search:
 
     def setup(self, clouds, n_base, n_candidates, scan, backend):
         self.xp = namespace_or_skip(backend)
-        self.index = _empty_index(clouds[n_base], backend)
+        self.index = _empty_index(clouds[n_base], self.xp)
         self.index.add(self.xp.asarray(clustered(n_base, DIM)))
         self.Q = self.xp.asarray(clustered(1000, DIM, seed=1))
 

@@ -24,7 +24,9 @@ from tt_ref import add, tt_svd
 from tt_ref import round as tt_round
 from tt_ref._backend import count_host_reads, is_backend_available, namespace_for, to_ints
 from tt_ref.cloud._fit import _fit_step, _flatten, fit_point_cloud
+from tt_ref.search._beam import beam_search
 from tt_ref.search._index import TTIndex
+from tt_ref.search._scan import select_leaves
 from tt_ref.cloud._optim import adam_init
 from tt_ref.cloud._point_cloud import TTPointCloud
 
@@ -177,5 +179,5 @@ def test_cupy_beam_search_never_synchronizes():
     index, Q = _index(400, 4, (4, 8), (3,), 0, namespace_for("cupy"))
     index.search(Q, 5, beam=4, n_probe=3)  # compile kernels, cache the bucket count
     with guard:
-        leaf_d, leaf_ids, _ = index._beam_leaves(Q, 4)
-        index._candidates(leaf_d, leaf_ids, 3, None)
+        scores = beam_search(index._search_tables(), Q, 4, xp=index.xp)
+        select_leaves(scores, index._lists, n_probe=3, n_candidates=None, xp=index.xp)

@@ -185,7 +185,8 @@ def test_history_best_cloud_and_random_init(xp, dtype):
         seen[step] = (cloud, losses["loss"])
 
     assert DEFAULTS["alpha_fwd"] is None and DEFAULTS["alpha_inv"] is None
-    result = fit_point_cloud(X, (4, 4), (2,), batch_size=64, steps=40, init="random", progress=False, callback=keep)
+    result = fit_point_cloud(X, (4, 4), (2,), batch_size=64, steps=40, init="random", progress=False, callback=keep,
+                             refine_sweeps=0)  # the best Adam cloud itself, unrefined
     assert isinstance(result, FitResult) and not result.interrupted and result.seconds > 0
     assert set(result.history) == {"step", "loss", "sw", "nn_forward", "nn_inverse"}
     assert result.history["step"][0] == 0 and result.history["step"][-1] == 40
@@ -221,13 +222,14 @@ def test_resume_from_saved_cloud(tmp_path, xp):
     _, X = known_cloud_data()
     first = fit_point_cloud(X, (4, 4), (2,), batch_size=64, steps=30, progress=False)
     first.cloud.save(tmp_path / "cloud.npz")
+    legacy = {"refine_sweeps": 0}  # no sweeps: steps=0 must return the init cloud itself
     loaded = TTPointCloud.load(tmp_path / "cloud.npz", backend=backend_name(xp))
     X = to_xp(X, xp)
-    same = fit_point_cloud(X, (4, 4), (2,), steps=0, batch_size=64, init=loaded, progress=False)
+    same = fit_point_cloud(X, (4, 4), (2,), steps=0, batch_size=64, init=loaded, progress=False, **legacy)
     for a, b in zip(same.cloud.cores, first.cloud.cores):
         assert np.array_equal(to_np(a), to_np(b))
-    resumed = fit_point_cloud(X, (4, 4), (2,), steps=30, batch_size=64, init=loaded, seed=1, progress=False)
-    fresh = fit_point_cloud(X, (4, 4), (2,), steps=0, batch_size=64, seed=1, progress=False)
+    resumed = fit_point_cloud(X, (4, 4), (2,), steps=30, batch_size=64, init=loaded, seed=1, progress=False, **legacy)
+    fresh = fit_point_cloud(X, (4, 4), (2,), steps=0, batch_size=64, seed=1, progress=False, **legacy)
     assert resumed.history["loss"][0] < fresh.history["loss"][0]
 
 
@@ -329,7 +331,9 @@ def test_unknown_option_and_recorded_config():
         fit_point_cloud(X, (4, 4), (2,), batch_size=32, steps=1, progress=False, refine=3)
     result = fit_point_cloud(X, (4, 4), (2,), batch_size=32, steps=2, progress=False)
     assert result.config["steps"] == 2 and result.config["alpha_fwd"] == 1.0 / 3
-    assert result.config["init"] == "kmeans" and result.refinement == {}
+    assert result.config["init"] == "kmeans" and result.config["refine_sweeps"] == 5
+    assert len(result.refinement["quantization"]) == 6 and result.refinement["rows"] == X.shape[0]
+    assert fit_point_cloud(X, (4, 4), (2,), batch_size=32, steps=2, progress=False, refine_sweeps=0).refinement == {}
 
 
 def test_batch_stream_draws_the_steps_in_order(xp):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from helpers import eps_of, rel_err, to_np, to_xp
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tt_ref.cloud._kernels as kernels
@@ -55,6 +55,7 @@ def kernel_path(request, monkeypatch):
 
 
 # --------------------------------------------------------------------------- indices
+@settings(max_examples=10)
 @given(st.lists(st.integers(1, 6), min_size=1, max_size=4), st.integers(0, 2**31 - 1))
 def test_flat_and_multi_indices_round_trip(xp, mode_sizes, seed):
     """specs/point_cloud.md §Indices: C order (i_1 slowest); flat -> multi -> flat is the identity."""
@@ -74,6 +75,7 @@ def test_sample_multi_is_seeded_and_in_range(xp):
 
 
 # --------------------------------------------------------------------------- per-core products
+@settings(max_examples=10)
 @given(clouds)
 def test_per_core_products_match_loops(xp, dtype, kernel_path, config):
     """specs/point_cloud.md §Decoding: S v, u^T S and the outer-product scatter, on both paths."""
@@ -95,6 +97,7 @@ def test_per_core_products_match_loops(xp, dtype, kernel_path, config):
     assert rel_err(got, want_outer) <= tol
 
 
+@settings(max_examples=10)
 @given(clouds)
 def test_partials_decode_and_dense_points(xp, dtype, kernel_path, config):
     """specs/point_cloud.md §Decoding: right/left partial products, decode, all points, prefix products."""
@@ -120,6 +123,7 @@ def test_partials_decode_and_dense_points(xp, dtype, kernel_path, config):
     assert rel_err(kernels._prefix_products(cs, to_xp(prefix, xp), xp), want) <= tol
 
 
+@settings(max_examples=10)
 @given(clouds)
 def test_cores_gradient_is_the_sum_of_outer_products(xp, dtype, kernel_path, config):
     """specs/losses.md §Cores gradient: d/dG_j[:, i, :] = sum_b [i_j(b) = i] left_j[b] right_j[b]^T."""

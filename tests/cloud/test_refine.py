@@ -185,7 +185,7 @@ def test_fit_with_refinement_is_deterministic_and_better(xp, dtype):
     rng = np.random.default_rng(0)
     X = np.concatenate([c + 0.5 * rng.normal(size=(100, 4)) for c in rng.normal(size=(8, 4)) * 4]).astype(dtype)
     options = dict(batch_size=128, steps=20, seed=1, progress=False)
-    plain = fit_point_cloud(X, (4, 4), (3,), **options)
+    plain = fit_point_cloud(X, (4, 4), (3,), refine_sweeps=0, **options)
     refined = fit_point_cloud(to_xp(X, xp), (4, 4), (3,), refine_sweeps=3, repair=True, refine_rows=300, **options)
     again = fit_point_cloud(X, (4, 4), (3,), refine_sweeps=3, repair=True, refine_rows=300, **options)
     history = refined.refinement["quantization"]

@@ -66,8 +66,8 @@ OPTIONS = _numeric_options()
 _BAD = {
     "int": ["abc", "-5", "2.5", "1e400"],
     "float": ["abc", "nan", "inf", "-inf", "-5"],
-    "integer list": ["abc", "4,,4", "-1", "4,0", ""],
-    "number list": ["abc", "nan", "-1", "1,,2", "inf"],
+    "integer list": ["abc", ",", "-1", "4,0", "", "4,x"],
+    "number list": ["abc", "nan", "-1", ",", "inf"],
 }
 
 

@@ -106,7 +106,7 @@ def test_integer_arguments(xp, dtype):
 
 def test_memory_refused_before_allocating(dtype):
     """§Memory limit: a configuration whose tables cannot fit is refused with the estimate, nothing allocated."""
-    X = np.random.default_rng(0).standard_normal((50, 8)).astype(dtype)
+    X = np.random.default_rng(0).standard_normal((80, 8)).astype(dtype)
     index = TTIndex(8, (10**6, 10**6), (1000,), fit_options=_FIT)
     with pytest.raises(MemoryLimitError, match="TTIndex.train: mode sizes \\(1000000, 1000000\\)"):
         index.train(X)

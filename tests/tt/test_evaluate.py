@@ -83,7 +83,7 @@ def test_get_many_bad_input(xp):
         get_many(np.zeros((3, 4, 5)), np.zeros((1, 3), dtype=np.int64))
     with pytest.raises(TypeError, match="tt must be a TensorTrain"):
         full(np.zeros((3, 4)))
-    with pytest.raises(ValueError, match="chunk_size must be a positive int"):
+    with pytest.raises(ValueError, match="chunk_size must be"):
         get_many(tt, to_xp(np.zeros((1, 3), dtype=np.int64), xp), chunk_size=0)
 
 

@@ -304,8 +304,8 @@ def squared_distances(queries, base, *, xp=None, base_sq_norms=None):
 
     Computed as ``||q||^2 - 2 q.b + ||b||^2`` (one GEMM) and clipped at 0, so it is
     accurate to about ``eps * (||q||^2 + ||b||^2)``. Unscaled: callers whose inputs may
-    leave the safe window (:func:`needs_scaling`) scale them first, as
-    :func:`nearest_neighbors` does.
+    leave the safe window (``needs_scaling``) scale them first, as
+    ``nearest_neighbors`` does.
     """
     if xp is None:
         xp = array_namespace(queries, base, names=("queries", "base"))

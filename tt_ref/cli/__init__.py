@@ -16,8 +16,11 @@ keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
+import threading
 
 from .. import __version__
 from .._backend import InputError
@@ -25,7 +28,7 @@ from ._common import EXIT_INTERRUPTED
 
 # Top-level commands, then the ``bench`` family (a module not in this build is skipped).
 _COMMANDS = ("demo", "compress", "ood", "conformance")
-_BENCH_COMMANDS = ("bench_tt", "bench_ann", "bench_ttm")
+_BENCH_COMMANDS = ("bench_tt", "bench_ann", "bench_ttm", "bench_fit")
 
 
 def _register_all(subparsers, names) -> None:
@@ -54,6 +57,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _stop_on_ctrl_c():
+    """Ctrl-C stops every command, even one whose library call catches it.
+
+    SIGINT raises ``KeyboardInterrupt``. A TT fit catches it to return the best cloud it
+    has reached; a command that watches for that (``_common.InterruptWatch``) installs its
+    own handler and stops at its next step. For any other command the interrupt is raised
+    again one second later (once), so the command stops there (exit 130). Yields a dict
+    that is non-empty once this handler saw Ctrl-C.
+    """
+    armed = {}
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield armed
+        return
+
+    def again(signum, frame):
+        raise KeyboardInterrupt
+
+    def on_sigint(signum, frame):
+        if not armed:
+            armed["alarm"] = signal.signal(signal.SIGALRM, again)
+            signal.setitimer(signal.ITIMER_REAL, 1.0)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield armed
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if armed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, armed["alarm"])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``tt-ref`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     parser = build_parser()
@@ -63,9 +100,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(func(args) or 0)
+        with _stop_on_ctrl_c() as ctrl_c:
+            code = int(func(args) or 0)
+        if ctrl_c and code == 0:  # a library caught Ctrl-C and the command ran to its end
+            print("tt-ref: interrupted (Ctrl-C): the command stopped early; its results may be incomplete",
+                  file=sys.stderr)
+            return EXIT_INTERRUPTED
+        return code
     except KeyboardInterrupt:
-        print("tt-ref: interrupted (Ctrl-C) before any result was finished", file=sys.stderr)
+        print("tt-ref: interrupted (Ctrl-C); the command stopped before it finished", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (InputError, OSError) as exc:
         # A user's mistake (tt_ref's InputError kinds) or a file fault: one clear line.

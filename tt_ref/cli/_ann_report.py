@@ -12,6 +12,7 @@ import numpy as np
 
 from .._backend._io import save_figure
 from ..search import pareto_front
+from ._report import markdown_table
 
 TARGET_RECALL = 0.9
 EMPTY_SHARE_TARGET = 0.10
@@ -31,9 +32,10 @@ def _fmt(value, spec=".3f"):
 
 
 def _table(header, lines):
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    out += ["| " + " | ".join(str(cell) for cell in line) + " |" for line in lines]
-    return "\n".join(out)
+    """Pre-formatted cells as a Markdown table (the one formatter, ``_report.markdown_table``)."""
+    columns = [str(j) for j in range(len(header))]
+    rows = [{c: str(cell) for c, cell in zip(columns, line)} for line in lines]
+    return markdown_table(rows, columns, list(header))
 
 
 def mark_pareto(rows) -> None:
@@ -236,13 +238,10 @@ def overview_table(runs) -> str:
 # --------------------------------------------------------------------------- plot
 def plot(rows, path, title, k) -> None:
     """Recall@k against QPS and against distance computations, one row of panels per regime."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ._report import new_figure  # a Figure without pyplot: matplotlib's backend is never changed
 
     regimes = [g for g in ("ivf", "fine") if any(r["regime"] == g for r in _ok(rows))]
-    fig, axes = plt.subplots(max(len(regimes), 1), 2, figsize=(12, 4.5 * max(len(regimes), 1)), squeeze=False)
+    fig, axes = new_figure(max(len(regimes), 1), 2, figsize=(12, 4.5 * max(len(regimes), 1)))
     for ax_row, regime in zip(axes, regimes):
         curves = {}
         for r in _ok(rows):

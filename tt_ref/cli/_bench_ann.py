@@ -17,7 +17,7 @@ their reading: ``docs/results-ann.md``.
 
 from __future__ import annotations
 
-import contextlib
+import argparse
 import json
 import math
 import os
@@ -31,19 +31,21 @@ from .._backend._io import write_json
 from . import _ann_peers as peers
 from . import _ann_report as report
 from . import _ann_tt as tt
-from ._common import add_backend_argument
+from ._common import add_backend_argument, check_outputs, choice_list, int_list, pin_threads
 
 FORMAT = "tt_ref.bench_ann"
 VERSION = 2
 
 METHODS = ("tt", "exact", "ivf", "imi", "rcq", "hnsw")
 
-#: Sweeps: (full, --quick). Candidates "auto": 25 x 2**j up to half the base.
+#: Sweeps: (full, --quick), in steps of about sqrt(2) (2 for the fine regime's probes) so
+#: that no method's curve is read off a coarser grid than another's. Candidates by
+#: default: 25 x 2**(j/2) up to half the base and 25,600 (every fourth with --quick).
 _SWEEPS = {
     "beams": ("8,16,32,64", "8,32"),
-    "probes": ("1,2,4,8,16,32,64,128,256", "1,4,16"),
-    "fine_probes": ("1,4,16,64,256,1024,4096,16384", "1,16,256"),
-    "efs": ("10,20,40,80,160,320", "16,64"),
+    "probes": ("1,2,3,4,6,8,11,16,23,32,45,64,91,128,181,256", "1,4,16"),
+    "fine_probes": ("1,2,4,8,16,32,64,128,256,512,1024,2048,4096,8192,16384", "1,16,256"),
+    "efs": ("10,14,20,28,40,56,80,113,160,226,320", "16,64"),
 }
 _QUICK_STEPS = 50
 
@@ -65,7 +67,7 @@ def register(subparsers) -> None:
     add("--steps", type=int, default=None, help=f"fit steps (default: the library's; {_QUICK_STEPS} with --quick)")
     add("--train-size", type=int, default=100_000, help="vectors every coarse quantizer is trained on (default 100000)")
     add("--beams", default=None, help=f"TT beams, comma list (default {_SWEEPS['beams'][0]}; --quick {_SWEEPS['beams'][1]})")
-    add("--candidates", default=None, help="TT candidates re-ranked, comma list (default 25, 50, ... up to N/2)")
+    add("--candidates", default=None, help="TT candidates re-ranked, comma list (default 25, 35, 50, ... up to N/2 and 25600)")
     add("--probes", default=None, help=f"IVF-regime nprobe list (default {_SWEEPS['probes'][0]})")
     add("--fine-probes", default=None, help=f"fine-regime nprobe list (default {_SWEEPS['fine_probes'][0]})")
     add("--efs", default=None, help=f"hnswlib ef list (default {_SWEEPS['efs'][0]})")
@@ -92,23 +94,17 @@ def parse_list(text, option: str, *, kind=int, choices=None) -> tuple:
     >>> parse_list("ivf", "--regimes", kind=str, choices=("ivf", "fine"))
     ('ivf',)
     """
-    items = [item.strip() for item in str(text).split(",") if item.strip()]
-    if not items:
-        raise ArgumentValueError(f"{option} must be a comma-separated list, got {text!r}")
     if kind is Path:
+        items = [item.strip() for item in str(text).split(",") if item.strip()]
+        if not items:
+            raise ArgumentValueError(f"{option} must be a comma-separated list, got {text!r}")
         return tuple(Path(item) for item in items)
-    if kind is str:
-        unknown = [item for item in items if item not in choices]
-        if unknown:
-            raise ArgumentValueError(f"{option} must be a comma list of {','.join(choices)}; unknown: {unknown}")
-        return tuple(dict.fromkeys(items))
+    # The list parsers every command shares (tt_ref.cli._common), checked at run time here.
+    parse = choice_list(choices) if kind is str else int_list(minimum=1)
     try:
-        values = tuple(int(item) for item in items)
-    except ValueError:
-        raise ArgumentValueError(f"{option} must be comma-separated integers, got {text!r}") from None
-    if any(v < 1 for v in values):
-        raise ArgumentValueError(f"{option} must hold positive integers, got {text!r}")
-    return values
+        return parse(str(text))
+    except argparse.ArgumentTypeError as exc:
+        raise ArgumentValueError(f"{option}: {exc}") from None
 
 
 def _sweep(args, name):
@@ -120,8 +116,8 @@ def _sweep(args, name):
 def _candidates(args, n_base):
     if args.candidates is not None:
         return parse_list(args.candidates, "--candidates")
-    values = [25 * 2**j for j in range(0, 12) if 25 * 2**j <= max(25, n_base // 2)]
-    return tuple(values[::2] if args.quick else values)
+    values = [round(25 * 2 ** (j / 2)) for j in range(0, 21) if 25 * 2 ** (j / 2) <= max(25, n_base // 2)]
+    return tuple(values[::4] if args.quick else values)
 
 
 def _check_args(args):
@@ -133,6 +129,7 @@ def _check_args(args):
             raise ArgumentValueError(f"{option} must be an integer >= 1, got {value}")
     if not (math.isfinite(args.rcq_beam_factor) and args.rcq_beam_factor >= 1):
         raise ArgumentValueError(f"--rcq-beam-factor must be a number >= 1, got {args.rcq_beam_factor}")
+    check_outputs(json=args.json, plot=args.plot)  # before the (long) run, not after it
 
 
 def _fit_options(args, n_train):
@@ -178,17 +175,8 @@ def _load(args):
 
 
 def _pin_threads():
-    notes = []
-    try:
-        from threadpoolctl import threadpool_limits
-
-        limiter = threadpool_limits(limits=1)
-        notes.append("BLAS/OpenMP via threadpoolctl")
-    except ImportError:
-        limiter = contextlib.nullcontext()
-        notes.append("threadpoolctl missing: BLAS NOT pinned (set OMP_NUM_THREADS=1)")
-    notes.append("faiss.omp_set_num_threads(1), hnswlib num_threads=1")
-    return limiter, "threads: every library pinned to 1 thread (" + "; ".join(notes) + ")"
+    """The one thread pinner (tt_ref.cli._common.pin_threads), faiss included; hnswlib gets num_threads=1."""
+    return pin_threads(1, faiss=True)
 
 
 # --------------------------------------------------------------------------- the two regimes
@@ -303,11 +291,11 @@ def run(args) -> int:
     name, base, queries, train = _load(args)
     configs = _regime_configs(args, regimes, base.shape[0], base.shape[1])
     _candidates(args, base.shape[0])
-    limiter, thread_note = _pin_threads()
     xp = namespace_for(args.backend)
     sync = xp if args.backend == "cupy" else None
     x_data = tuple(xp.asarray(a) for a in (base, queries, train))
-    with limiter:
+    with _pin_threads() as thread_note:
+        thread_note += "; hnswlib num_threads=1"
         print(f"tt-ref bench ann: {name}, base {base.shape[0]:,} x {base.shape[1]}, {queries.shape[0]:,} random "
               f"queries, k={args.k}, quantizers trained on {train.shape[0]:,} vectors, backend {args.backend}")
         print(thread_note)

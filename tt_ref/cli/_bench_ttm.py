@@ -9,9 +9,10 @@
 - ``--mlp``: a ReLU network on scikit-learn's handwritten digits trained with the layers'
   own backward (Adam), dense against TT-matrix hidden layers at several ranks.
 
-One thread (threadpoolctl). Peak memory is measured with ``tracemalloc`` (NumPy and
-array_api_strict report their buffers to it; not measured on CuPy). Results and their
-reading: ``docs/results-ttm.md``.
+One thread (threadpoolctl); seconds are process CPU time (wall time on CuPy), so other
+processes on a shared machine do not count. Peak memory is measured with ``tracemalloc``
+(NumPy and array_api_strict report their buffers to it; not measured on CuPy). Results
+and their reading: ``docs/results-ttm.md``.
 """
 
 from __future__ import annotations
@@ -73,12 +74,17 @@ def register(subparsers) -> None:
 
 
 # --------------------------------------------------------------------------- measuring
+# The clock of _measure: process CPU time on the host, wall time on a GPU (set by run()).
+_CLOCK = [time.process_time]
+
+
 def _measure(func, repeat: int, sync, *, memory: bool):
     """``(fastest seconds, peak bytes allocated during the first call, result)``.
 
     The first call runs under ``tracemalloc`` (when ``memory``) and is not timed; then
-    ``repeat`` timed calls, of which the fastest counts (on a shared machine the slower
-    ones measure the other processes).
+    ``repeat`` timed calls, of which the fastest counts. Seconds are process CPU time on
+    the host backends (one pinned thread: what the work costs, whatever else the machine
+    runs), wall time after a device sync on CuPy.
     """
     peak = None
     if memory:
@@ -93,10 +99,10 @@ def _measure(func, repeat: int, sync, *, memory: bool):
         sync()
     samples = []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start = _CLOCK[0]()
         result = func()
         sync()
-        samples.append(time.perf_counter() - start)
+        samples.append(_CLOCK[0]() - start)
     return min(samples), peak, result
 
 
@@ -324,9 +330,12 @@ def run(args) -> int:
     _check_args(args)
     xp = require_backend(args.backend)
     sync = lambda: synchronize(xp)  # noqa: E731
+    _CLOCK[0] = time.perf_counter if args.backend == "cupy" else time.process_time
     with pin_threads(1) as message:
         print(message)
-        print(f"backend: {args.backend}; dtype: {args.dtype}; seed: {args.seed}; timed calls: {args.repeat}")
+        clock = "wall time after a device sync" if args.backend == "cupy" else "process CPU time"
+        print(f"backend: {args.backend}; dtype: {args.dtype}; seed: {args.seed}; timed calls: {args.repeat} "
+              f"(fastest, {clock})")
         result = _run_mlp(args, args.backend) if args.mlp else _run_layers(args, xp, sync)
     blocks = []
     for title, (rows, columns, headers) in result["tables"].items():

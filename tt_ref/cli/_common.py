@@ -62,8 +62,9 @@ def add_backend_argument(parser, what: str) -> None:
 
 
 def _split(text: str) -> list[str]:
-    items = [item.strip() for item in str(text).split(",")]
-    if not items or any(item == "" for item in items):
+    # Spaces around items and empty items (a trailing comma) are forgiven; no item at all is not.
+    items = [item.strip() for item in str(text).split(",") if item.strip()]
+    if not items:
         raise argparse.ArgumentTypeError(f"expected a comma-separated list such as 4,8,16, got {text!r}")
     return items
 
@@ -108,7 +109,7 @@ def float_list(minimum: float | None = None):
 
 
 def choice_list(choices):
-    """argparse ``type=``: ``"tt,kmeans"`` -> ``("tt", "kmeans")``, each one of ``choices``, no repeats.
+    """argparse ``type=``: ``"tt,kmeans"`` -> ``("tt", "kmeans")``, each one of ``choices`` (repeats dropped).
 
     Examples
     --------
@@ -123,9 +124,7 @@ def choice_list(choices):
         unknown = [v for v in values if v not in choices]
         if unknown:
             raise argparse.ArgumentTypeError(f"unknown {', '.join(map(repr, unknown))}; choose from {','.join(choices)}")
-        if len(set(values)) != len(values):
-            raise argparse.ArgumentTypeError(f"each entry once, got {text!r}")
-        return values
+        return tuple(dict.fromkeys(values))
 
     parse.__name__ = "list"
     return parse
@@ -193,7 +192,7 @@ def pin_threads(n_threads: int = 1, *, faiss: bool = False):
                 faiss_module.omp_set_num_threads(n_threads)
                 messages.append(f"faiss.omp_set_num_threads({n_threads})")
         try:
-            yield f"threads: pinned to {n_threads} with " + ", ".join(messages)
+            yield f"threads: pinned to {n_threads} thread{'s' if n_threads > 1 else ''} with " + ", ".join(messages)
         finally:
             for setter, value in restore:
                 setter(value)

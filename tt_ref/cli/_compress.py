@@ -59,6 +59,9 @@ def register(subparsers) -> None:
                         help="TT ranks r_1,..,r_(k-1), e.g. 8,8 (with --mode-sizes)")
     parser.add_argument("--n-levels", type=int, default=None, help="number of TT modes k for the budget rule")
     parser.add_argument("--steps", type=int, default=None, help="Adam steps of the TT fit (default: the fit's)")
+    parser.add_argument("--refine-sweeps", type=int, default=None,
+                        help="least-squares sweeps after the TT fit's Adam steps, 0 for none (default: the fit's)")
+    parser.add_argument("--no-repair", action="store_true", help="no re-seeding of unused slabs in the TT sweeps")
     parser.add_argument("--batch-size", type=int, default=None, help="TT fit batch size (default: the fit's)")
     parser.add_argument("--lr", type=float, default=None, help="TT fit learning rate (default: the fit's)")
     parser.add_argument("--init", choices=("kmeans", "random"), default=None, help="TT initialization (default: the fit's)")
@@ -131,7 +134,9 @@ def _method_options(args, method: str) -> dict:
             options.update(mode_sizes=tuple(args.mode_sizes), ranks=tuple(args.ranks))
         if args.n_levels is not None:
             options["n_levels"] = args.n_levels
-        for name in ("steps", "batch_size", "lr", "init", "alpha_fwd", "alpha_inv"):
+        if args.no_repair:
+            options["repair"] = False
+        for name in ("steps", "batch_size", "lr", "init", "alpha_fwd", "alpha_inv", "refine_sweeps"):
             if getattr(args, name) is not None:
                 options[name] = getattr(args, name)
         return options

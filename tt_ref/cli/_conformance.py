@@ -12,7 +12,6 @@ and run the property suite (specs/conformance.md, docs/guide-conformance.md).
 from __future__ import annotations
 
 import argparse
-import sys
 
 from .._backend import ArgumentValueError
 
@@ -101,7 +100,3 @@ def _fuzz(args) -> int:
     adapter = load_adapter(args.impl)
     cases = select(fuzz_cases(args.examples, seed=args.seed), args.select, args.exclude)
     return _report(run_adapter(cases, adapter), args)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(2)

@@ -23,7 +23,7 @@ from .._backend import (
     check_real,
 )
 
-__all__ = ["FitConfig", "DEFAULTS", "LEGACY_OPTIONS"]
+__all__ = ["FitConfig", "DEFAULTS", "LEGACY_OPTIONS", "refine_rows_for"]
 
 _INIT_NAMES = ("kmeans", "random")
 
@@ -45,7 +45,7 @@ class FitConfig:
     batch_size : int
         Data rows and TT points per step (>= 1, at most the number of rows).
     steps : int
-        Adam steps (>= 0).
+        Adam steps (>= 0; 300 by default, 1000 in the first release).
     lr : float
         Adam step size in the fit's rescaled units (> 0).
     init : "kmeans", "random" or TTPointCloud
@@ -54,8 +54,8 @@ class FitConfig:
         Least-squares (Lloyd / ALS) sweeps after the Adam steps (>= 0; 0 = none):
         assign rows to their nearest TT point, then solve for one core at a time.
     refine_rows : int or None
-        Rows the refinement assigns (a seeded subsample when the data hold more; None
-        = all rows).
+        Rows the refinement assigns (a seeded subsample when the data hold more); None
+        chooses :func:`refine_rows_for` from N, P and D.
     repair : bool
         Re-seed the slabs no assigned row uses (empty prefixes and empty mode
         indices) from the heaviest ones before each sweep.
@@ -83,12 +83,12 @@ class FitConfig:
     sw_weight: float = 1.0
     n_projections: int = 64
     batch_size: int = 1024
-    steps: int = 1000
+    steps: int = 300
     lr: float = 0.03
     init: Any = "kmeans"
-    refine_sweeps: int = 0
+    refine_sweeps: int = 5
     refine_rows: int | None = None
-    repair: bool = False
+    repair: bool = True
     refine_ridge: float = 1e-6
     init_sweeps: int = 0
 
@@ -127,11 +127,12 @@ class FitConfig:
             )
         return cls(**options)
 
-    def resolve(self, dim: int, n_data: int) -> "FitConfig":
-        """This config for data of ``n_data`` rows in dimension ``dim``.
+    def resolve(self, dim: int, n_data: int, n_points: int | None = None) -> "FitConfig":
+        """This config for data of ``n_data`` rows in dimension ``dim`` (and a cloud of ``n_points``).
 
-        The weights left at ``None`` become ``1 / dim`` and ``0.1 / dim``; a batch larger
-        than the data is a ``ValueError``.
+        The weights left at ``None`` become ``1 / dim`` and ``0.1 / dim``;
+        ``refine_rows`` left at ``None`` becomes :func:`refine_rows_for` (when
+        ``n_points`` is given); a batch larger than the data is a ``ValueError``.
         """
         if n_data < self.batch_size:
             raise ArgumentValueError(
@@ -139,11 +140,38 @@ class FitConfig:
             )
         alpha_fwd = 1.0 / dim if self.alpha_fwd is None else self.alpha_fwd
         alpha_inv = 0.1 / dim if self.alpha_inv is None else self.alpha_inv
-        return dataclasses.replace(self, alpha_fwd=alpha_fwd, alpha_inv=alpha_inv)
+        rows = self.refine_rows
+        if rows is None and n_points is not None:
+            rows = refine_rows_for(n_data, n_points, dim)
+        return dataclasses.replace(self, alpha_fwd=alpha_fwd, alpha_inv=alpha_inv,
+                                   refine_rows=None if rows is None else min(rows, n_data))
 
     def as_dict(self) -> dict:
         """The options as a plain dict (the init cloud, if any, stays an object)."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+#: Work of one exact assignment (rows x points x D multiply-adds) the automatic choice of
+#: ``refine_rows`` aims at: about 10 s of one core's GEMM.
+ASSIGN_WORK = 1 << 35
+#: Fewest rows the refinement assigns (when the data hold that many).
+MIN_REFINE_ROWS = 8192
+
+
+def refine_rows_for(n_data: int, n_points: int, dim: int) -> int:
+    """Rows the least-squares sweeps assign: ``min(N, max(8192, 2^35 / (P D)))``.
+
+    One sweep costs an exact assignment of ``rows x P x D`` multiply-adds; the rule keeps
+    it near ``2^35`` (about 10 s on one core) while never going below 8,192 rows, far
+    more than the cores' parameters at any budget we measured (specs/fit.md §Refinement).
+
+    Examples
+    --------
+    >>> from tt_ref.cloud._config import refine_rows_for
+    >>> refine_rows_for(1500, 1536, 64), refine_rows_for(390_000, 342_732, 50)
+    (1500, 8192)
+    """
+    return int(min(n_data, max(MIN_REFINE_ROWS, ASSIGN_WORK // max(1, n_points * dim))))
 
 
 def _is_point_cloud(value) -> bool:
@@ -155,6 +183,6 @@ def _is_point_cloud(value) -> bool:
 #: Default options (the field defaults of :class:`FitConfig`).
 DEFAULTS = FitConfig().as_dict()
 
-#: The options that give the fit of the first release (no refinement): pass them to
-#: reproduce its results bitwise.
-LEGACY_OPTIONS = {"refine_sweeps": 0, "repair": False}
+#: The options that give the fit of the first release (1000 Adam steps, no refinement):
+#: pass them to reproduce its results bitwise.
+LEGACY_OPTIONS = {"steps": 1000, "refine_sweeps": 0, "repair": False}

@@ -74,9 +74,10 @@ class FitResult:
         True when a KeyboardInterrupt stopped the fit (the best cloud so far is kept).
     refinement : dict
         What the least-squares sweeps did (empty without them): ``"quantization"``,
-        the mean squared distance of the assigned rows to their nearest TT point
-        before the first and after each sweep, ``"empty_slabs"`` re-seeded by the
-        repair, ``"seconds"``.
+        the mean squared distance of the assigned rows to their TT points before the
+        first and after each sweep (data units, never increasing), ``"rows"`` assigned,
+        ``"repaired"`` slabs re-seeded, ``"rejected"`` core solves dropped for not
+        lowering the error, ``"seconds"``.
     config : dict
         The options the fit ran with (weights resolved for the data's dimension).
     """
@@ -365,7 +366,7 @@ def fit_point_cloud(X, mode_sizes, ranks, *, seed=0, backend: str | None = None,
     X, xp = _as_data(X, backend)
     n_data, dim = X.shape
     dim, mode_sizes, ranks = check_config(dim, mode_sizes, ranks)
-    config = FitConfig.from_options(options).resolve(dim, n_data)
+    config = FitConfig.from_options(options).resolve(dim, n_data, math.prod(mode_sizes))
     if callback is not None and not callable(callback):
         raise ArgumentTypeError(f"callback must be callable, got {type(callback).__name__}")
     _check_init_cloud(config.init, dim, mode_sizes, ranks)

@@ -1,7 +1,7 @@
 """The conformance kit: golden cases, comparison rules, a checker and a property suite for
 implementations tt_ref did not write (C++, CUDA, JAX, PyTorch ports).
 
-* :class:`ConformanceCase` and the providers of :data:`PROVIDERS` (:func:`all_cases`);
+* :class:`ConformanceCase` and the providers of ``PROVIDERS`` (:func:`all_cases`);
 * :func:`write_case_set` / :func:`read_case_set`: the language-neutral case set on disk;
 * :func:`run_adapter` (a Python adapter), :func:`run_outputs` (files any language wrote),
   :func:`format_report`, :func:`report_json`;

@@ -1,6 +1,6 @@
 """Where conformance cases come from: provider modules, each exposing ``cases() -> list[ConformanceCase]``.
 
-A provider listed in :data:`PROVIDERS` whose module does not exist (yet) is skipped; any other import
+A provider listed in ``PROVIDERS`` whose module does not exist (yet) is skipped; any other import
 error propagates, so a broken provider is never silently dropped.
 """
 
