@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import pathlib
 
 import numpy as np
 import pytest
@@ -232,3 +233,19 @@ def test_fuzz_suite_passes_a_correct_implementation_and_catches_a_wrong_one(caps
     assert summary(broken)["fail"] >= 1
     assert main(["conformance", "fuzz", "--impl", "tt_ref.conformance:ReferenceAdapter", "--examples", "16"]) == 0
     assert "0 failed" in capsys.readouterr().out
+
+
+def test_point_cloud_file_version_is_the_documented_one(tmp_path):
+    """specs/point_cloud.md §Files: the file says version 2 (the spec once said 1), with n_cores in
+    the JSON meta."""
+    import zipfile
+
+    from tt_ref import TTPointCloud
+
+    path = tmp_path / "cloud.npz"
+    TTPointCloud.random(3, (2, 2), (2,), seed=0).save(path)
+    with zipfile.ZipFile(path) as archive:
+        arrays = {name: np.load(archive.open(name)) for name in archive.namelist()}
+    assert int(arrays["version.npy"]) == 2
+    assert json.loads(str(arrays["meta.npy"]))["n_cores"] == 2
+    assert "`version = 2`" in (pathlib.Path(__file__).parents[2] / "specs" / "point_cloud.md").read_text()

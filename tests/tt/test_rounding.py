@@ -301,3 +301,22 @@ def test_round_of_a_cancelling_sum(xp, dtype):
     assert abs(err - rel_err(dense(rounded), ref)) <= 1000 * unit
     assert rel_err(dense(rounded), ref) <= 1e-3 + 1000 * unit
     assert max(rounded.ranks) <= 3
+
+
+def test_exact_mode_ranks_may_differ_from_tt_svd():
+    """specs/rounding.md §Guarantees: in exact mode, rounding and TT-SVD of the same tensor may
+    keep different ranks (a rounding-level singular value lifted over the cut-off), both
+    reconstructing the tensor to rounding; so exact-mode ranks are not a contract."""
+    from tt_ref.tt._creation import random_tt
+    from tt_ref.tt._evaluate import full
+    from tt_ref.tt._svd import tt_svd
+
+    differing = 0
+    for seed in range(200):
+        a = random_tt((4, 2, 1, 4), 2, seed=seed)
+        dense = np.asarray(full(a))
+        by_svd, by_round = tt_svd(dense), tt_round(a)
+        for result in (by_svd, by_round):
+            assert np.linalg.norm(np.asarray(full(result)) - dense) <= 1e-13 * np.linalg.norm(dense)
+        differing += by_svd.ranks != by_round.ranks
+    assert differing > 0

@@ -18,8 +18,8 @@ import numpy as np
 from .._backend import array_namespace, backend_name, namespace_for, to_numpy
 from ..search._lists import InvertedLists
 
-__all__ = ["Shard", "ShardSummary", "empty_shard", "insert_pieces", "remove_ids", "summarize", "count_present",
-           "id_checksums"]
+__all__ = ["Shard", "ShardSummary", "empty_shard", "insert_pieces", "remove_ids", "summarize", "present_ids",
+           "shard_ids", "id_checksums", "range_checksums"]
 
 _MASK64 = (1 << 64) - 1
 
@@ -37,11 +37,11 @@ class Shard:
     ([5, 7, 6], 0, [2, 0, 0, 1])
     """
 
-    __slots__ = ("number", "lo", "hi", "lists", "_row_view")
+    __slots__ = ("number", "lo", "hi", "lists", "_id_order")
 
     def __init__(self, number: int, lo: int, hi: int, lists: InvertedLists):
         self.number, self.lo, self.hi, self.lists = number, lo, hi, lists
-        self._row_view = None
+        self._id_order = None
 
     def __reduce__(self):
         return (Shard, (self.number, self.lo, self.hi, self.lists))
@@ -49,30 +49,16 @@ class Shard:
     def __repr__(self) -> str:
         return f"Shard(number={self.number}, buckets={self.lo}..{self.hi - 1}, ntotal={self.lists.ntotal})"
 
-    def row_view(self) -> "RowNumbers":
-        """The lists with storage row numbers as ids (made once per shard, for the scans)."""
-        if self._row_view is None:
-            self._row_view = RowNumbers(self.lists)
-        return self._row_view
-
-
-class RowNumbers:
-    """A read-only view of inverted lists whose ``ids`` are the storage rows ``0 .. N - 1``.
-
-    The scans of :mod:`tt_ref.search._scan` return ``lists.ids`` of the vectors they keep;
-    through this view they return storage rows, from which a shard finds both the id and
-    the bucket of each result (what the merge needs to break ties as one index would).
-    """
-
-    def __init__(self, lists: InvertedLists):
+    def rows_of_ids(self, ids):
+        """Storage rows of ``ids`` (all held by the shard): a sorted search, the order made once per shard."""
+        lists = self.lists
         xp = lists.xp
-        self.xp, self.dim, self.ntotal, self.n_buckets = xp, lists.dim, lists.ntotal, lists.n_buckets
-        self.vectors, self.sq_norms, self.offsets, self.dtype = lists.vectors, lists.sq_norms, lists.offsets, lists.dtype
-        self.ids = xp.arange(lists.ntotal, dtype=xp.int64)
-
-    def bucket_sizes(self):
-        """``(P,)`` number of vectors per bucket."""
-        return self.offsets[1:] - self.offsets[:-1]
+        if self._id_order is None:
+            order = xp.argsort(lists.ids)
+            self._id_order = (xp.take(lists.ids, order), order)
+        sorted_ids, order = self._id_order
+        pos = xp.clip(xp.searchsorted(sorted_ids, ids), 0, max(lists.ntotal - 1, 0))
+        return xp.take(order, pos)
 
 
 class ShardSummary:
@@ -120,12 +106,16 @@ def remove_ids(shard: Shard, sorted_ids) -> Shard:
     return new
 
 
-def count_present(shard: Shard, sorted_ids) -> int:
-    """How many of the sorted ids ``sorted_ids`` the shard holds."""
+def present_ids(shard: Shard, sorted_ids) -> np.ndarray:
+    """The ids of the sorted host array ``sorted_ids`` that the shard holds (host int64)."""
     xp = shard.lists.xp
-    ids = _move(sorted_ids, xp)
-    found = shard.lists.contains(ids)
-    return int(to_numpy(xp.sum(xp.astype(found, xp.int64))))
+    found = shard.lists.contains(_move(sorted_ids, xp))
+    return np.sort(to_numpy(xp.take(shard.lists.ids, xp.nonzero(found)[0])).astype(np.int64))
+
+
+def shard_ids(shard: Shard) -> np.ndarray:
+    """Every id the shard holds, in storage order (host int64)."""
+    return to_numpy(shard.lists.ids).astype(np.int64)
 
 
 def summarize(shard: Shard) -> ShardSummary:

@@ -89,8 +89,8 @@ def index_bytes(dim: int, mode_sizes, ranks, itemsize: int, *, n_vectors: int = 
     Counts the cores (three times more while training: the optimizer's two moments and
     the gradient), the beam tables (one squared norm per centre of every level, the
     Gram matrices carried down the levels while they are built), the ``P + 1`` int64
-    offsets, and per stored vector its ``D + 1`` scan row, id and norm, twice (an insert
-    merges into a copy). An estimate of the largest arrays, not an exact count.
+    offsets, and per stored vector its ``D + 1`` row (vector and norm) and id, three
+    times (an insert merges and sorts into copies). An estimate of the largest arrays, not an exact count.
     """
     left = (dim,) + tuple(ranks)
     right = tuple(ranks) + (1,)
@@ -98,7 +98,7 @@ def index_bytes(dim: int, mode_sizes, ranks, itemsize: int, *, n_vectors: int = 
     prefixes = [math.prod(mode_sizes[:m + 1]) for m in range(len(mode_sizes))]
     grams = max([prefixes[m] * right[m] ** 2 for m in range(len(mode_sizes) - 1)] or [0])
     elements = n_params * (4 if training else 2) + sum(prefixes) + grams
-    per_vector = 2 * ((dim + 2) * itemsize + 8)
+    per_vector = 3 * ((dim + 1) * itemsize + 8)
     return elements * itemsize + 8 * (prefixes[-1] + 1) + n_vectors * per_vector
 
 

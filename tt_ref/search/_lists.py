@@ -2,7 +2,9 @@
 
 The stored vectors, their ids and squared norms are sorted by bucket (stably, so
 insertion order inside a bucket), and ``offsets`` (``P + 1`` entries) says where each
-bucket starts: bucket ``b`` holds storage rows ``offsets[b] : offsets[b + 1]``. Like
+bucket starts: bucket ``b`` holds storage rows ``offsets[b] : offsets[b + 1]``. Each row
+is stored as ``[x, ||x||^2]`` (``D + 1`` numbers): ``vectors`` and ``sq_norms`` are views,
+and the lists scan multiplies ``[-2 q, 1]`` against whole rows, norms included. Like
 faiss's ``InvertedLists``, this part knows nothing about how buckets are chosen or
 searched.
 """
@@ -63,8 +65,7 @@ class InvertedLists:
         self.n_buckets = n_buckets
         self.dim = dim
         self._xp = xp
-        self._vectors = xp.zeros((0, dim), dtype=dtype)
-        self._sq_norms = xp.zeros((0,), dtype=dtype)
+        self._rows = xp.zeros((0, dim + 1), dtype=dtype)
         self._ids = xp.zeros((0,), dtype=xp.int64)
         self._offsets = xp.zeros((n_buckets + 1,), dtype=xp.int64)
         self.next_id = next_id
@@ -78,7 +79,7 @@ class InvertedLists:
         The arrays are trusted: a loader checks them first (``_persist``).
         """
         lists = cls(offsets.shape[0] - 1, vectors.shape[1], vectors.dtype, xp=xp, next_id=next_id)
-        lists._vectors, lists._sq_norms = vectors, _sq_norms(vectors, xp)
+        lists._rows = _with_norms(vectors, xp)
         lists._ids = xp.astype(ids, xp.int64)
         lists._offsets = xp.astype(offsets, xp.int64)
         return lists
@@ -87,8 +88,8 @@ class InvertedLists:
         """A copy on ``backend`` (the same values, norms included)."""
         xp = namespace_for(backend)
         lists = InvertedLists(self.n_buckets, self.dim, xp.float64, xp=xp, next_id=self.next_id)
-        moved = (from_numpy(to_numpy(a), xp) for a in (self._vectors, self._sq_norms, self._ids, self._offsets))
-        lists._vectors, lists._sq_norms, lists._ids, lists._offsets = moved
+        moved = (from_numpy(to_numpy(a), xp) for a in (self._rows, self._ids, self._offsets))
+        lists._rows, lists._ids, lists._offsets = moved
         return lists
 
     # ------------------------------------------------------------------ pickling
@@ -111,7 +112,7 @@ class InvertedLists:
     @property
     def dtype(self):
         """Floating dtype of the stored vectors."""
-        return self._vectors.dtype
+        return self._rows.dtype
 
     @property
     def ntotal(self) -> int:
@@ -119,14 +120,19 @@ class InvertedLists:
         return int(self._ids.shape[0])
 
     @property
+    def rows(self):
+        """``(N, D + 1)``: each stored vector followed by its squared norm."""
+        return self._rows
+
+    @property
     def vectors(self):
-        """``(N, D)`` stored vectors, sorted by bucket."""
-        return self._vectors
+        """``(N, D)`` stored vectors, sorted by bucket (a view of :attr:`rows`)."""
+        return self._rows[:, :self.dim]
 
     @property
     def sq_norms(self):
-        """``(N,)`` squared norms of the stored vectors."""
-        return self._sq_norms
+        """``(N,)`` squared norms of the stored vectors (a view of :attr:`rows`)."""
+        return self._rows[:, self.dim]
 
     @property
     def ids(self):
@@ -200,11 +206,8 @@ class InvertedLists:
             return
         all_buckets = xp.concat([self.bucket_of_rows(), buckets])
         order = xp.argsort(all_buckets, stable=True)
-        # Norms of the merged, sorted block (NumPy's float sums can depend on a row's
-        # memory alignment: computing them here keeps them as they always were).
-        merged = xp.concat([self._vectors, xp.astype(vectors, self.dtype)], axis=0)
-        self._vectors = xp.take(merged, order, axis=0)
-        self._sq_norms = _sq_norms(self._vectors, xp)
+        merged = xp.concat([self.vectors, xp.astype(vectors, self.dtype)], axis=0)
+        self._rows = _with_norms(xp.take(merged, order, axis=0), xp)
         self._ids = xp.take(xp.concat([self._ids, ids]), order)
         sorted_buckets = xp.take(all_buckets, order)
         self._offsets = xp.searchsorted(sorted_buckets, xp.arange(self.n_buckets + 1, dtype=xp.int64), side="left")
@@ -222,8 +225,7 @@ class InvertedLists:
             return 0
         keep = xp.nonzero(xp.logical_not(gone))[0]
         buckets = xp.take(self.bucket_of_rows(), keep)
-        self._vectors = xp.take(self._vectors, keep, axis=0)
-        self._sq_norms = xp.take(self._sq_norms, keep)
+        self._rows = xp.take(self._rows, keep, axis=0)
         self._ids = xp.take(self._ids, keep)
         self._offsets = xp.searchsorted(buckets, xp.arange(self.n_buckets + 1, dtype=xp.int64), side="left")
         self._changed()
@@ -258,8 +260,10 @@ def bucket_stats(lists: InvertedLists, *, itemsize: int, n_params: int, table_en
     }
 
 
-def _sq_norms(vectors, xp):
-    return xp.sum(vectors * vectors, axis=1)
+def _with_norms(vectors, xp):
+    """``[x, ||x||^2]`` rows. The norms are summed over the contiguous ``vectors`` given (NumPy's
+    float sums can depend on a row's memory alignment; this keeps them as they always were)."""
+    return xp.concat([vectors, xp.sum(vectors * vectors, axis=1)[:, None]], axis=1)
 
 
 def _as_id_array(ids, xp, name: str):

@@ -37,9 +37,10 @@ def search_batches(Q, tables, lists, k: int, *, beam: int, n_probe, n_candidates
     (:func:`~tt_ref.search._config.chunk_budget`).
     """
     budget = chunk_budget(xp)
-    scan_norms = lists.sq_norms
+    penalty = None  # the lists scan's filter: inf added to the rows not allowed
     if allowed is not None:
-        scan_norms = xp.where(allowed, scan_norms, xp.full_like(scan_norms, math.inf))
+        penalty = xp.where(allowed, xp.zeros(allowed.shape, dtype=lists.dtype),
+                           xp.full(allowed.shape, math.inf, dtype=lists.dtype))
     if chunk_size is None:
         per_row = max(tables.row_elements(beam), lists.dim)
         if scan == "gather":
@@ -60,7 +61,7 @@ def search_batches(Q, tables, lists, k: int, *, beam: int, n_probe, n_candidates
         if scan == "gather":
             d, ids, n_c = scan_gather(q, leaves, take, lists, allowed, k, budget=budget, xp=xp)
         else:
-            d, ids, n_c = scan_lists(q, leaves, take, lists, scan_norms, k, xp=xp)
+            d, ids, n_c = scan_lists(q, leaves, take, lists, penalty, k, xp=xp)
         out_d.append(d)
         out_i.append(ids)
         n_cand += n_c
@@ -265,13 +266,13 @@ def _top_k(d, ids, k, xp):
 
 
 # --------------------------------------------------------------------------- lists
-def scan_lists(q, leaves, take, lists, scan_norms, k: int, *, xp):
+def scan_lists(q, leaves, take, lists, penalty, k: int, *, xp):
     """Exact re-rank with one matrix product per probed leaf (no copy of stored vectors).
 
-    ``scan_norms`` are the stored vectors' squared norms (``inf`` for rows a filter
-    excludes). For a leaf probed by queries ``Q_l``, ``(-2 Q_l) X_l^T + ||x||^2`` gives
-    ``||x||^2 - 2 q.x`` for all its vectors in one product; ``||q||^2`` is added to the
-    ``k`` kept only. Returns what :func:`scan_gather` returns.
+    For a leaf probed by queries ``Q_l``, ``[-2 Q_l, 1] @ [x, ||x||^2]^T`` gives
+    ``||x||^2 - 2 q.x`` for all its vectors in one product on the stored rows;
+    ``||q||^2`` is added to the ``k`` kept only. ``penalty`` (None, or ``(N,)`` of 0 and
+    ``inf``) is added per stored row: a filter. Returns what :func:`scan_gather` returns.
     """
     n_q = q.shape[0]
     pair_row, pair_leaf, pair_take = _pairs(leaves, take, xp)
@@ -293,12 +294,15 @@ def scan_lists(q, leaves, take, lists, scan_norms, k: int, *, xp):
     n_groups = group_first.shape[0]
     if n_cand == 0:
         return (xp.full((n_q, k), math.inf, dtype=q.dtype), xp.full((n_q, k), -1, dtype=xp.int64), 0)
-    # Each pair's -2 q, gathered once in leaf order; then one product per leaf.
-    q_pairs = xp.take(-2.0 * q, xp.take(pair_row, order), axis=0)
-    vectors_t = xp.matrix_transpose(lists.vectors)  # (D, N), a view
+    # Each pair's [-2 q, 1], gathered once in leaf order; then one product per leaf.
+    q_aug = xp.concat([-2.0 * q, xp.ones((n_q, 1), dtype=q.dtype)], axis=1)
+    q_pairs = xp.take(q_aug, xp.take(pair_row, order), axis=0)
+    rows_t = xp.matrix_transpose(lists.rows)  # (D + 1, N), a view
     blocks, pos = [], 0
     for start, size, count in zip(*(host[2 + j * n_groups: 2 + (j + 1) * n_groups] for j in range(3))):
-        block = q_pairs[pos:pos + count, :] @ vectors_t[:, start:start + size] + scan_norms[start:start + size]
+        block = q_pairs[pos:pos + count, :] @ rows_t[:, start:start + size]
+        if penalty is not None:
+            block = block + penalty[start:start + size]
         blocks.append(xp.reshape(block, (-1,)))
         pos += count
     blocks.append(xp.full((1,), math.inf, dtype=q.dtype))  # the padding entry, last
