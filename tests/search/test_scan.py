@@ -80,9 +80,11 @@ def test_scans_agree(xp, dtype, beam, n_candidates, k, filtered, seed):
     scores = beam_search(tables, Q, beam, xp=xp)
     leaves, take = select_leaves(scores, lists, n_probe=None, n_candidates=n_candidates, xp=xp)
     d1, i1, n1 = scan_gather(Q, leaves, take, lists, allowed, k, budget=chunk_budget(xp), xp=xp)
-    norms = lists.sq_norms if allowed is None else xp.where(allowed, lists.sq_norms, xp.full_like(lists.sq_norms,
-                                                                                                    math.inf))
-    d2, i2, n2 = scan_lists(Q, leaves, take, lists, norms, k, xp=xp)
+    penalty = None
+    if filtered:
+        zeros = xp.zeros(allowed.shape, dtype=lists.dtype)
+        penalty = xp.where(allowed, zeros, xp.full_like(zeros, math.inf))
+    d2, i2, n2 = scan_lists(Q, leaves, take, lists, penalty, k, xp=xp)
     assert n1 == n2 == int(np.sum(to_np(take)))
     d1, d2, i1, i2 = to_np(d1), to_np(d2), to_np(i1), to_np(i2)
     assert np.array_equal(np.isinf(d1), np.isinf(d2)) and np.array_equal(i1 < 0, i2 < 0)

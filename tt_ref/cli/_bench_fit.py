@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from ._common import add_backend_argument, check_outputs, choice_list, log, require_backend, write_json_output
+from ._common import add_backend_argument, check_outputs, choice_list, int_list, log, require_backend, write_json_output
 
 #: Data sets: the named sets of :mod:`tt_ref.datasets` and three that scikit-learn ships.
 DATA = ("digits", "mnist5k", "glove50", "pixels", "patches", "cancer")
@@ -96,6 +96,11 @@ def register(subparsers) -> None:
                         help=f"comma-separated fit variants from {','.join(VARIANTS)} (default: all)")
     parser.add_argument("--budget", type=float, default=0.01, help="parameters as a fraction of N_train * D")
     parser.add_argument("--max-rows", type=int, default=100_000, help="seeded subsample of larger sets")
+    parser.add_argument("--mode-sizes", type=int_list(), default=None,
+                        help="TT mode sizes n_1,..,n_k for every set (default: config_for_budget's choice)")
+    parser.add_argument("--ranks", type=int_list(), default=None, help="TT ranks r_1,..,r_(k-1) (with --mode-sizes)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="Adam steps of every variant (default: 300, the library's default)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split, subsample, fits and k-means")
     add_backend_argument(parser, "fitting and evaluation")
     parser.add_argument("--json", dest="json_out", default=None, help="write every number as JSON here")
@@ -108,7 +113,8 @@ def _gap(coverage: float, kmeans: float, full: float) -> float:
 
 def bench_one(name: str, args, xp) -> dict:
     """Every variant on one data set; returns the rows and the references."""
-    from .._backend import from_numpy
+    from .._backend import ArgumentValueError, from_numpy
+    from ..cloud._point_cloud import n_params_for
     from ..cloud._baselines import run_method
     from ..cloud._budget import config_for_budget
     from ..cloud._fit import fit_point_cloud
@@ -121,7 +127,13 @@ def bench_one(name: str, args, xp) -> dict:
     train, test = from_numpy(X[train_idx], xp), from_numpy(X[test_idx], xp)
     n_train, dim = X.shape[0] - n_test, X.shape[1]
     n_params = int(args.budget * n_train * dim)
-    mode_sizes, ranks = config_for_budget(dim, n_params, n_data=n_train)
+    if args.mode_sizes is None:
+        mode_sizes, ranks = config_for_budget(dim, n_params, n_data=n_train)
+    else:
+        mode_sizes, ranks = tuple(args.mode_sizes), tuple(args.ranks)
+        if n_params_for(dim, mode_sizes, ranks) > n_params:
+            raise ArgumentValueError(f"--mode-sizes {mode_sizes} with --ranks {ranks} need "
+                                     f"{n_params_for(dim, mode_sizes, ranks)} parameters, over the budget {n_params}")
     log(f"bench fit: {name}: {n_train} train / {n_test} held-out, D={dim}, {n_params} parameters, "
         f"modes {mode_sizes}, ranks {ranks}")
     start = time.perf_counter()
@@ -131,6 +143,8 @@ def bench_one(name: str, args, xp) -> dict:
     rows = []
     for variant in args.variants:
         options = variant_options(variant, dim)
+        if args.steps is not None:
+            options["steps"] = args.steps
         options.setdefault("batch_size", min(1024, n_train))
         log(f"bench fit: {name}: {variant} ...")
         start = time.perf_counter()
@@ -152,10 +166,14 @@ def bench_one(name: str, args, xp) -> dict:
 def run(args) -> int:
     from ._report import markdown_table
 
-    if not 0.0 < args.budget <= 1.0:
-        from .._backend import ArgumentValueError
+    from .._backend import ArgumentValueError
 
+    if not 0.0 < args.budget <= 1.0:
         raise ArgumentValueError(f"--budget must be a fraction in (0, 1], got {args.budget:g}")
+    if args.steps is not None and args.steps < 0:
+        raise ArgumentValueError(f"--steps must be >= 0, got {args.steps}")
+    if (args.mode_sizes is None) != (args.ranks is None):
+        raise ArgumentValueError("--mode-sizes and --ranks go together: give both or neither")
     check_outputs(json=args.json_out)
     xp = require_backend(args.backend)
     results = []

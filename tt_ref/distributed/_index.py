@@ -40,6 +40,7 @@ __all__ = ["ShardedIndex"]
 
 _MASK64 = (1 << 64) - 1
 _SCANS = ("auto", "lists", "gather")
+_SETTLE_SECONDS = 120  # how long a failed call waits for its old shards to be rebuilt
 
 
 class ShardedIndex:
@@ -348,7 +349,15 @@ class ShardedIndex:
         self._state = None
 
     def _fault(self, what: str, exc: Exception) -> ShardedIndexError:
-        lost = [j for j, f in enumerate(self._shards or []) if f.status not in ("finished", "pending")]
+        """The error of a failed operation; the index is marked incomplete if one of its own
+        shards cannot be rebuilt (Dask recomputes a shard lost with a worker from its lineage)."""
+        _, _, distributed = require_dask()
+        shards = self._shards or []
+        try:
+            distributed.wait(shards, timeout=_SETTLE_SECONDS)
+        except Exception:  # a shard that does not settle counts as lost below
+            pass
+        lost = [j for j, f in enumerate(shards) if f.status != "finished"]
         if lost:
             self._lost = f"shards {lost} were lost and cannot be rebuilt"
             return ShardedIndexError(f"{what} failed: {type(exc).__name__}: {exc}; {self._lost}: the index is "

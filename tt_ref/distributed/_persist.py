@@ -185,6 +185,7 @@ def _check_manifest(archive) -> dict:
         _check_entry(archive, entry, j, config, n_buckets)
     if sum(e["ntotal"] for e in shards) != config["ntotal"]:
         raise archive.error("ntotal", "is not the sum of the shards' counts")
+    config["shards"] = shards
     return config
 
 
