@@ -99,6 +99,7 @@ def test_peers_missing_are_skipped_with_the_reason(monkeypatch, tmp_path, capsys
     (["--rcq-beam-factor", "0.5"], "--rcq-beam-factor"),
     (["--k", "0"], "--k"),
     (["--max-base", "0"], "--max-base"),
+    (["--fit-options", "refine_sweeps"], "--fit-options"),
 ])
 def test_bad_input_is_one_line(extra, option, capsys):
     """§Benchmark: a malformed option ends with one error line naming it (exit 2), before any fit."""
@@ -159,6 +160,18 @@ def test_backend_flag_gives_the_same_recall(tmp_path, capsys, backend):
 
 
 # --------------------------------------------------------------------------- units
+def test_fit_options_reach_the_fit(tmp_path, capsys):
+    """§Benchmark: --fit-options are passed to the fit (and recorded); a name the fit does not know is one line."""
+    out_json = tmp_path / "run.json"
+    assert main(["bench", "ann", *TINY, "--regimes", "ivf", "--methods", "tt", "--fit-options",
+                 "refine_sweeps=0,repair=false", "--json", str(out_json)]) == 0
+    assert json.loads(out_json.read_text())["fit_options"] == {"refine_sweeps": 0, "repair": False, "steps": 5,
+                                                                  "batch_size": 400}  # the whole training sample
+    capsys.readouterr()
+    assert main(["bench", "ann", *TINY, "--regimes", "ivf", "--methods", "tt", "--fit-options", "no_such_option=1"]) == 2
+    assert "no_such_option" in capsys.readouterr().err
+
+
 def test_parse_list_is_the_one_list_syntax():
     """§Benchmark: list options are comma-separated; spaces and a trailing comma are accepted."""
     assert parse_list(" 8, 32,", "--beams") == (8, 32)

@@ -1,4 +1,4 @@
-"""``tt-ref demo`` end to end on the reduced setting (issue 5; specs/ood.md §Protocols)."""
+"""``tt-ref demo`` end to end on the reduced setting (specs/ood.md §Protocols, specs/errors.md §Command line)."""
 
 from __future__ import annotations
 

@@ -119,7 +119,7 @@ def test_compression_ratio():
     assert compression_ratio(np.int64(10), 2, 5) == 4.0
     with pytest.raises(ValueError, match="n_params"):
         compression_ratio(10, 2, 0)
-    with pytest.raises(ValueError, match="dim"):
+    with pytest.raises(TypeError, match="dim"):  # a float for an integer: TypeError (specs/errors.md §Scalars)
         compression_ratio(10, 2.5, 1)
 
 

@@ -338,12 +338,16 @@ def _read_zip(path, what: str) -> dict:
                 if not info.filename.endswith(".npy"):
                     raise _file_error(path, what, f"holds {info.filename!r}, which is not an array")
                 key = info.filename[: -len(".npy")]
+                # Damaged header flags: zipfile would ask for a password or an unknown codec.
+                if info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                    raise _file_error(path, what, "is damaged (encrypted or unknown compression flags)", key)
                 with archive.open(info) as member:
                     header = _read_npy_header(member, info.file_size, path=path, what=what, field=key)
                     arrays[key] = _read_values(member, *header, path=path, what=what, field=key)
     except zipfile.BadZipFile as exc:
         raise _file_error(path, what, f"is a damaged or truncated .npz archive ({exc})") from None
-    except (EOFError, OSError, ValueError, zlib.error) as exc:
+    except (EOFError, OSError, ValueError, zlib.error, NotImplementedError, RuntimeError) as exc:
+        # zipfile's answers to damaged members (a codec or password it cannot use) included.
         if isinstance(exc, FileFormatError):
             raise
         raise _file_error(path, what, f"cannot be read ({exc})") from None

@@ -28,7 +28,7 @@ from ._common import EXIT_INTERRUPTED
 
 # Top-level commands, then the ``bench`` family (a module not in this build is skipped).
 _COMMANDS = ("demo", "compress", "ood", "conformance")
-_BENCH_COMMANDS = ("bench_tt", "bench_ann", "bench_ttm", "bench_fit")
+_BENCH_COMMANDS = ("bench_tt", "bench_ann", "bench_ttm", "bench_fit", "bench_dask")
 
 
 def _register_all(subparsers, names) -> None:

@@ -65,6 +65,8 @@ def register(subparsers) -> None:
         add(f"--{regime}-modes", default=None, help=f"TT mode sizes of the {regime} regime, e.g. 32,32 (default: auto)")
         add(f"--{regime}-ranks", default=None, help=f"TT ranks of the {regime} regime, e.g. 31 (default: auto)")
     add("--steps", type=int, default=None, help=f"fit steps (default: the library's; {_QUICK_STEPS} with --quick)")
+    add("--fit-options", default=None, metavar="KEY=VALUE,...",
+        help="other fit_point_cloud options, comma list, e.g. refine_sweeps=0,repair=false (default: the library's)")
     add("--train-size", type=int, default=100_000, help="vectors every coarse quantizer is trained on (default 100000)")
     add("--beams", default=None, help=f"TT beams, comma list (default {_SWEEPS['beams'][0]}; --quick {_SWEEPS['beams'][1]})")
     add("--candidates", default=None, help="TT candidates re-ranked, comma list (default 25, 35, 50, ... up to N/2 and 25600)")
@@ -132,17 +134,47 @@ def _check_args(args):
     check_outputs(json=args.json, plot=args.plot)  # before the (long) run, not after it
 
 
+def parse_options(text, option: str) -> dict:
+    """``KEY=VALUE`` comma list as a dict; values as int, float, true/false/none, or text.
+
+    Examples
+    --------
+    >>> parse_options("refine_sweeps=0, repair=false, lr=0.01, init=random", "--fit-options")
+    {'refine_sweeps': 0, 'repair': False, 'lr': 0.01, 'init': 'random'}
+    """
+    out = {}
+    for item in (part.strip() for part in str(text).split(",")):
+        if not item:
+            continue
+        key, sep, value = (part.strip() for part in item.partition("="))
+        if not sep or not key.isidentifier() or not value:
+            raise ArgumentValueError(f"{option} must be a comma list of KEY=VALUE, got {item!r}")
+        words = {"true": True, "false": False, "none": None}
+        if value.lower() in words:
+            out[key] = words[value.lower()]
+            continue
+        for kind in (int, float):
+            try:
+                out[key] = kind(value)
+                break
+            except ValueError:
+                continue
+        else:
+            out[key] = value
+    return out
+
+
 def _fit_options(args, n_train):
-    """Options of ``fit_point_cloud``: the library's defaults, with --steps (or --quick's
-    short fit) and a batch no larger than the training rows."""
+    """Options of ``fit_point_cloud``: the library's defaults, with --fit-options, --steps
+    (or --quick's short fit) and a batch no larger than the training rows."""
     from ..cloud._fit import DEFAULTS
 
-    options = {}
+    options = {} if args.fit_options is None else parse_options(args.fit_options, "--fit-options")
     if args.steps is not None:
         options["steps"] = args.steps
     elif args.quick:
         options["steps"] = _QUICK_STEPS
-    if DEFAULTS["batch_size"] > n_train:
+    if options.get("batch_size", DEFAULTS["batch_size"]) > n_train:
         options["batch_size"] = n_train
     return options
 
@@ -243,12 +275,12 @@ def _regime_configs(args, regimes, n_base, dim):
     return configs
 
 
-def _run_regime(config, args, methods, wl, x_data, sync, log):
+def _run_regime(config, args, methods, wl, x_data, fit_options, sync, log):
     regime, dim = config.regime, wl.base.shape[1]
     x_base, x_queries, x_train = x_data
     rows, infos = [], []
     if "tt" in methods:
-        index, fit, add = tt.build(config, x_base, x_train, _fit_options(args, wl.train.shape[0]), args.seed, sync)
+        index, fit, add = tt.build(config, x_base, x_train, fit_options, args.seed, sync)
         log(f"{regime} regime: TT {config.label} ({config.n_params:,} parameters) fitted in {fit.cpu:.1f} CPU s, "
             f"filled in {add.cpu:.1f} CPU s")
         r, i = tt.measure(index, config, fit, add, x_queries, wl.true_ids, wl.k, _sweep(args, "beams"),
@@ -290,6 +322,7 @@ def run(args) -> int:
         _sweep(args, name)  # a malformed list fails before any work
     name, base, queries, train = _load(args)
     configs = _regime_configs(args, regimes, base.shape[0], base.shape[1])
+    fit_options = _fit_options(args, train.shape[0])
     _candidates(args, base.shape[0])
     xp = namespace_for(args.backend)
     sync = xp if args.backend == "cupy" else None
@@ -311,7 +344,7 @@ def run(args) -> int:
                 to_numpy(gt.out[1]), wl.true_ids, args.k), **gt.qps(queries.shape[0]),
                 distances_per_query=float(base.shape[0]), build_seconds=0.0, bytes_per_vector=4.0 * base.shape[1]))
         for regime in regimes:
-            r, i = _run_regime(configs[regime], args, methods, wl, x_data, sync,
+            r, i = _run_regime(configs[regime], args, methods, wl, x_data, fit_options, sync,
                                lambda text: print("  " + text, flush=True))
             rows, infos = rows + r, infos + i
     report.mark_pareto(rows)
@@ -331,6 +364,7 @@ def run(args) -> int:
             "thread_note": thread_note, "backend": args.backend, "quick": bool(args.quick),
             "machine": f"{platform.machine()} {platform.processor()}", "cpus": os.cpu_count(),
             "ground_truth_seconds": gt.cpu, "n_train": int(train.shape[0]), "regimes": list(regimes),
+            "fit_options": fit_options,
             "indexes": infos, "rows": rows, "summary": entries, "targets": goals})
         print(f"wrote {args.json}")
     if args.plot:

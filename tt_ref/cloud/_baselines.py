@@ -27,13 +27,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._backend import (
-    check_allocation,
-    check_int,
     ArgumentTypeError,
     ArgumentValueError,
+    MissingDependencyError,
     array_namespace,
     as_float_array,
     backend_name,
+    check_allocation,
+    check_int,
     default_rng,
     from_numpy,
     random_choice,
@@ -196,7 +197,7 @@ def _kmeans(X, n_params, seed, xp, *, library=None, n_iter=100, max_points=None)
             except ImportError:
                 continue
         else:
-            raise ImportError("method 'kmeans' needs scikit-learn or faiss: pip install scikit-learn (or faiss-cpu)")
+            raise MissingDependencyError("method 'kmeans' needs scikit-learn or faiss: pip install scikit-learn (or faiss-cpu)")
     if library not in _KMEANS_LIBRARIES:
         raise ArgumentValueError(f"library must be one of {_KMEANS_LIBRARIES}, got {library!r}")
     n_iter = check_int(n_iter, name="n_iter", minimum=1)
@@ -209,14 +210,14 @@ def _kmeans(X, n_params, seed, xp, *, library=None, n_iter=100, max_points=None)
         try:
             from sklearn.cluster import KMeans
         except ImportError as exc:
-            raise ImportError("kmeans with library='sklearn' needs scikit-learn: pip install scikit-learn") from exc
+            raise MissingDependencyError("kmeans with library='sklearn' needs scikit-learn: pip install scikit-learn") from exc
         model = KMeans(n_clusters=m, n_init=1, max_iter=n_iter, random_state=seed_int, init="k-means++")
         centres = model.fit(host).cluster_centers_
     else:
         try:
             import faiss
         except ImportError as exc:
-            raise ImportError("kmeans with library='faiss' needs faiss: pip install faiss-cpu") from exc
+            raise MissingDependencyError("kmeans with library='faiss' needs faiss: pip install faiss-cpu") from exc
         import numpy as np  # faiss wants contiguous float32 host arrays
 
         data = np.ascontiguousarray(host, dtype=np.float32)

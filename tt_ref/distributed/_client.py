@@ -95,7 +95,7 @@ def connect(scheduler: str, *, processes: bool = True, threads_per_worker: int =
             client.close()
         return
     cluster = distributed.LocalCluster(n_workers=value, threads_per_worker=threads_per_worker, processes=processes,
-                                       memory_limit=memory_limit, dashboard_address=None)
+                                       memory_limit=memory_limit, dashboard_address=":0")
     try:
         client = distributed.Client(cluster)
         try:

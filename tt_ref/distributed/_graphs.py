@@ -15,11 +15,11 @@ import operator
 
 import numpy as np
 
-from ._plan import assign_block, bucket_histogram, merge_results, plan_batch, scan_shard, split_block
+from ._plan import assign_block, bucket_histogram, merge_results, plan_batch, scan_group, split_block
 from ._shard import empty_shard, insert_pieces, remove_ids, summarize
 
 __all__ = ["balanced_bounds", "placement", "new_shards", "block_starts", "assign_graph", "histogram", "add_graph",
-           "remove_graph", "summaries", "search_graph"]
+           "remove_graph", "summaries", "shard_groups", "search_graph"]
 
 
 def balanced_bounds(histogram: np.ndarray, n_shards: int) -> tuple[int, ...]:
@@ -107,22 +107,37 @@ def summaries(client, shards) -> list:
     return client.gather([client.submit(summarize, s, pure=False) for s in shards])
 
 
+def shard_groups(client, shards, workers) -> list[tuple[str, list[int]]]:
+    """The shards grouped by the worker that holds them now (placement order where unknown)."""
+    where = client.who_has(shards)
+    groups: dict[str, list[int]] = {}
+    for j, shard in enumerate(shards):
+        holders = sorted(where.get(shard.key, ()))
+        groups.setdefault(holders[0] if holders else workers[j % len(workers)], []).append(j)
+    return sorted(groups.items())
+
+
 def search_graph(client, state_future, shards, Q, k: int, *, batch: int, beam: int, n_probe, n_candidates,
                  scan: str, layout: str, backend: str, dtype: str):
-    """Every query batch through the cluster: one beam task, one scan task per shard with
-    work, one merge task. All batches are submitted at once (the scheduler overlaps them);
-    returns the gathered ``(distances, ids, candidates)`` of each batch, in order."""
-    merged = []
+    """Every query batch through the cluster: one beam task (on any worker), and per worker
+    holding shards one task fetching that worker's part of the plan and one scanning its
+    shards; the client merges the workers' top-k lists. All batches are submitted at once
+    (the scheduler overlaps them). Returns ``(distances, ids, candidates)`` per batch."""
+    groups = shard_groups(client, shards, sorted(client.scheduler_info(n_workers=-1)["workers"]))
+    members = [group for _, group in groups]
+    pending = []
     for start in range(0, Q.shape[0], batch):
         q = Q[start:start + batch, :]
         plan = client.submit(plan_batch, state_future, q, beam=beam, n_probe=n_probe, n_candidates=n_candidates,
-                             pure=False)
-        results = []
-        for j, shard in enumerate(shards):
-            work = client.submit(_work_of, plan, j, pure=False)
-            results.append(client.submit(scan_shard, shard, work, k, scan=scan, layout=layout, pure=False))
-        merged.append(client.submit(merge_results, q.shape[0], k, backend, dtype, *results, pure=False))
-    return client.gather(merged)
+                             groups=members, pure=False)
+        parts = []
+        for g, (worker, group) in enumerate(groups):
+            works = client.submit(_work_of, plan, g, pure=False)
+            parts.append(client.submit(scan_group, works, k, scan, layout, q.shape[0], *(shards[j] for j in group),
+                                       workers=[worker], allow_other_workers=True, pure=False))
+        pending.append((q.shape[0], parts))
+    gathered = client.gather([parts for _, parts in pending])
+    return [merge_results(n_q, k, backend, dtype, *parts) for (n_q, _), parts in zip(pending, gathered)]
 
 
 def _work_of(works, j: int):

@@ -35,6 +35,7 @@ from ._errors import ShardedIndexError
 from ._plan import LAYOUTS, BucketCounts, Router, SearchState
 from ._sample import as_dask_array, training_sample
 from ._shard import id_checksums, range_checksums
+from ._sizing import centres_per_query
 
 __all__ = ["ShardedIndex"]
 
@@ -252,7 +253,7 @@ class ShardedIndex:
         xp = base.xp
         n_q = max(Q.shape[0], 1)
         n_cand = sum(b[2] for b in batches)
-        centres = _centres_per_query(self._index.mode_sizes, beam)
+        centres = centres_per_query(self._index.mode_sizes, beam)
         self.last_search_stats = {"candidates_per_query": n_cand / n_q, "centres_per_query": centres,
                                   "distance_computations_per_query": n_cand / n_q + centres,
                                   "batches": len(batches), "seconds": time.perf_counter() - start}
@@ -409,13 +410,3 @@ def _host_ids(ids, *, name: str) -> np.ndarray:
     if ids.dtype.kind == "u" and ids.size and int(ids.max()) > MAX_ID:
         raise ArgumentValueError(f"{name} must be at most 2**63 - 1 (ids are int64)")
     return ids.astype(np.int64)
-
-
-def _centres_per_query(mode_sizes, beam: int) -> int:
-    """Centre distances the beam evaluates per query (as ``beam_search`` counts them)."""
-    n_centres, width = mode_sizes[0], min(beam, mode_sizes[0])
-    for n_m in mode_sizes[1:]:
-        n_centres += width * n_m
-        width = min(beam, width * n_m)
-    return n_centres
-

@@ -8,8 +8,9 @@ array_api_strict ones in the tests: Array API only); none knows about Dask.
   one piece per shard;
 * searching: :func:`plan_batch` runs the beam once for a query batch and cuts its work
   into one :class:`ShardWork` per shard (only the queries and leaf buckets that shard
-  owns); :func:`scan_shard` scans them; :func:`merge_results` merges the shards' top-k
-  so that ids and ties come out as one index's search gives them.
+  owns); :func:`scan_shard` scans them (:func:`scan_group`: the shards of one worker);
+  :func:`combine_results` and :func:`merge_results` merge the shards' top-k so that ids
+  and ties come out as one index's search gives them.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from ..search._config import chunk_budget
 from ..search._scan import scan_gather, scan_lists, select_leaves
 
 __all__ = ["Router", "assign_block", "bucket_histogram", "split_block", "BucketCounts", "SearchState", "ShardWork",
-           "ShardResult", "plan_batch", "scan_shard", "merge_results", "LAYOUTS"]
+           "ShardResult", "plan_batch", "scan_shard", "scan_group", "combine_results", "merge_results", "LAYOUTS"]
 
 #: Shard layouts: contiguous ranges of leaf buckets, or a share of every bucket's rows.
 LAYOUTS = ("buckets", "rows")
@@ -169,9 +170,13 @@ class ShardResult:
         return (ShardResult, (self.rows, self.d, self.ids, self.rank, self.second, self.n_candidates))
 
 
-def plan_batch(state: SearchState, q, *, beam: int, n_probe, n_candidates):
+def plan_batch(state: SearchState, q, *, beam: int, n_probe, n_candidates, groups=None):
     """The beam of a query batch, once, cut into shards: ``works[j]`` is shard ``j``'s
-    :class:`ShardWork` (None when no query of the batch needs that shard)."""
+    :class:`ShardWork` (None when no query of the batch needs that shard).
+
+    With ``groups`` (lists of shard numbers, one per worker), the works come bundled:
+    ``works[g]`` is the tuple of the works of group ``g``'s shards.
+    """
     xp = array_namespace(q)
     scores = beam_search(state.tables, q, beam, xp=xp)
     leaves, take = select_leaves(scores, state.counts, n_probe=n_probe, n_candidates=n_candidates, xp=xp)
@@ -190,6 +195,8 @@ def plan_batch(state: SearchState, q, *, beam: int, n_probe, n_candidates):
         for j in range(state.shard_sizes.shape[0]):
             local = xp.reshape(xp.take(state.shard_sizes[j, :], flat), leaves.shape)
             works.append(_shard_work(q, leaves, xp.minimum(take, local), local > 0, 0, xp))
+    if groups is not None:
+        return tuple(tuple(works[j] for j in group) for group in groups)
     return tuple(works)
 
 
@@ -253,17 +260,16 @@ def _leaf_rank(work, bucket, n_buckets: int, xp):
     return xp.reshape(xp.take(xp.reshape(work.cols, (-1,)), entry), bucket.shape)
 
 
-def merge_results(n_queries: int, k: int, backend: str, dtype: str, *results):
-    """The top ``k`` of every query over the shards' results: ``(distances, ids, candidates scanned)``.
+def combine_results(n_queries: int, k: int, results):
+    """The top ``k`` of every query over several shards' results, as one :class:`ShardResult`
+    over all ``n_queries`` rows (None when none of them had work).
 
     Each query's entries are put in the single index's candidate order first (leaf rank,
     then position in the bucket), so the top-k's ties go where one index puts them.
     """
     results = [r for r in results if r is not None]
-    xp = namespace_for(backend)
     if not results:
-        return (xp.full((n_queries, k), math.inf, dtype=getattr(xp, dtype)),
-                xp.full((n_queries, k), -1, dtype=xp.int64), 0)
+        return None
     xp = array_namespace(results[0].d)
     every = xp.arange(n_queries, dtype=xp.int64)
     parts = {"d": [], "ids": [], "rank": [], "second": []}
@@ -273,12 +279,31 @@ def merge_results(n_queries: int, k: int, backend: str, dtype: str, *results):
         src = xp.where(xp.take(r.rows, pos) == every, pos, xp.full_like(pos, n_rows))  # n_rows: the padding row
         for name, fill in (("d", math.inf), ("ids", -1), ("rank", _LAST), ("second", _LAST)):
             value = getattr(r, name)
-            padded = xp.concat([value, xp.full((1, k), fill, dtype=value.dtype)], axis=0)
+            padded = xp.concat([value, xp.full((1, value.shape[1]), fill, dtype=value.dtype)], axis=0)
             parts[name].append(xp.take(padded, src, axis=0))
     d, ids, rank, second = (xp.concat(parts[name], axis=1) for name in ("d", "ids", "rank", "second"))
     by_second = xp.argsort(second, axis=1, stable=True)
     by_rank = xp.argsort(take_rows(rank, by_second, xp), axis=1, stable=True)
     order = take_rows(by_second, by_rank, xp)
     vals, sel = topk_smallest(take_rows(d, order, xp), k, xp=xp)
-    found = take_rows(take_rows(ids, order, xp), sel, xp)
-    return vals, xp.where(xp.isinf(vals), xp.full_like(found, -1), found), sum(r.n_candidates for r in results)
+    keep = take_rows(order, sel, xp)
+    found = take_rows(ids, keep, xp)
+    found = xp.where(xp.isinf(vals), xp.full_like(found, -1), found)
+    return ShardResult(every, vals, found, take_rows(rank, keep, xp), take_rows(second, keep, xp),
+                       sum(r.n_candidates for r in results))
+
+
+def scan_group(works, k: int, scan: str, layout: str, n_queries: int, *shards):
+    """Scan several shards held by one worker and combine them (one task per worker and batch)."""
+    results = [scan_shard(shard, work, k, scan=scan, layout=layout) for shard, work in zip(shards, works)]
+    return combine_results(n_queries, k, results)
+
+
+def merge_results(n_queries: int, k: int, backend: str, dtype: str, *results):
+    """``(distances, ids, candidates scanned)`` of a batch from the shards' (or groups') results."""
+    merged = combine_results(n_queries, k, results)
+    if merged is None:
+        xp = namespace_for(backend)
+        return (xp.full((n_queries, k), math.inf, dtype=getattr(xp, dtype)),
+                xp.full((n_queries, k), -1, dtype=xp.int64), 0)
+    return merged.d, merged.ids, merged.n_candidates

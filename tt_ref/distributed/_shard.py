@@ -19,7 +19,7 @@ from .._backend import array_namespace, backend_name, namespace_for, to_numpy
 from ..search._lists import InvertedLists
 
 __all__ = ["Shard", "ShardSummary", "empty_shard", "insert_pieces", "remove_ids", "summarize", "present_ids",
-           "shard_ids", "id_checksums", "range_checksums"]
+           "shard_ids", "shard_nbytes", "id_checksums", "range_checksums"]
 
 _MASK64 = (1 << 64) - 1
 
@@ -126,6 +126,14 @@ def summarize(shard: Shard) -> ShardSummary:
     sizes = to_numpy(lists.bucket_sizes()).astype(np.int64)
     max_id = int(ids.max()) if ids.size else -1
     return ShardSummary(shard.number, shard.lo, shard.hi, lists.ntotal, sizes, id_sum, id_sq_sum, max_id)
+
+
+def shard_nbytes(shard: Shard) -> int:
+    """Bytes the shard holds: its rows, ids and offsets, and the id lookup once a search built it."""
+    lists = shard.lists
+    arrays = [lists.vectors, lists.sq_norms, lists.ids, lists.offsets] + list(shard._id_order or ())
+    return int(sum(a.size * a.dtype.itemsize if hasattr(a.dtype, "itemsize") else to_numpy(a).nbytes
+                   for a in arrays))
 
 
 def id_checksums(ids) -> tuple[int, int]:

@@ -1,7 +1,7 @@
 """Evaluation of approximate nearest-neighbour search (specs/index.md §Evaluation).
 
 Ground truth comes from the one exact search in tt_ref (:func:`tt_ref.search.nearest_neighbors`,
-chunked GEMM). The measures are those of ../shared/METHOD.md §5: recall@k (id overlap with
+chunked GEMM). The measures are those of specs/method.md §5: recall@k (id overlap with
 the exact top k), 1-recall@R (the true nearest neighbour among the first R results),
 distance computations per query and queries per second. Result ids are small, so the
 scores are computed on the host whatever the backend.
@@ -27,7 +27,7 @@ __all__ = [
     "pareto_front",
 ]
 
-#: The R values of the 1-recall@R curve (METHOD.md §5).
+#: The R values of the 1-recall@R curve (specs/method.md §5).
 ONE_RECALL_AT = (1, 10, 100, 1000)
 
 

@@ -82,6 +82,8 @@ class TTIndex:
     >>> from tt_ref.search._index import TTIndex
     >>> X = np.random.default_rng(0).standard_normal((500, 8))
     >>> index = TTIndex.from_point_cloud(TTPointCloud.random(8, (4, 4), (3,), seed=0))
+    >>> index.is_trained, index.ntotal, index.n_buckets
+    (True, 0, 16)
     >>> index.add(X)
     >>> dist, ids = index.search(X[:3, :], 5, beam=4, n_probe=16)
     >>> ids[:, 0].tolist(), index.ntotal, bool(np.all(np.diff(dist, axis=1) >= 0))
@@ -136,15 +138,7 @@ class TTIndex:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_point_cloud(cls, cloud, metric: str = "l2", **options) -> "TTIndex":
-        """A trained, empty index whose buckets are the points of ``cloud`` (``options``: the constructor's).
-
-        Examples
-        --------
-        >>> from tt_ref.cloud._point_cloud import TTPointCloud
-        >>> index = TTIndex.from_point_cloud(TTPointCloud.random(4, (3, 2), (2,)))
-        >>> index.is_trained, index.ntotal, index.n_buckets
-        (True, 0, 6)
-        """
+        """A trained, empty index whose buckets are the points of ``cloud`` (``options``: the constructor's)."""
         from ..cloud._point_cloud import TTPointCloud
 
         if not isinstance(cloud, TTPointCloud):
@@ -269,7 +263,7 @@ class TTIndex:
             scan = "gather" if self.backend == "cupy" else "lists"
         allowed = None
         if allow is not None:
-            allowed = lists.contains(xp.sort(lists.check_ids(allow, name="allow")))
+            allowed = lists.contains(xp.sort(lists.check_ids(allow, name="allow"), stable=False))
         d, ids, self.last_search_stats = search_batches(Q, self._search_tables(), lists, k, beam=beam, n_probe=n_probe,
                                                         n_candidates=n_candidates, scan=scan, allowed=allowed,
                                                         chunk_size=chunk_size, xp=xp)

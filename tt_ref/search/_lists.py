@@ -3,8 +3,10 @@
 The stored vectors, their ids and squared norms are sorted by bucket (stably, so
 insertion order inside a bucket), and ``offsets`` (``P + 1`` entries) says where each
 bucket starts: bucket ``b`` holds storage rows ``offsets[b] : offsets[b + 1]``. Each row
-is stored as ``[x, ||x||^2]`` (``D + 1`` numbers): ``vectors`` and ``sq_norms`` are views,
-and the lists scan multiplies ``[-2 q, 1]`` against whole rows, norms included. Like
+is stored as ``[x, ||x||^2]`` (``D + 1`` numbers; ``vectors`` is a view) and the lists
+scan multiplies ``[-2 q, 1]`` against whole rows, norms included; the norms are also
+kept contiguous (``sq_norms``: gathered by the other scan, a contiguous copy stays in
+cache). Like
 faiss's ``InvertedLists``, this part knows nothing about how buckets are chosen or
 searched.
 """
@@ -66,6 +68,7 @@ class InvertedLists:
         self.dim = dim
         self._xp = xp
         self._rows = xp.zeros((0, dim + 1), dtype=dtype)
+        self._sq_norms = xp.zeros((0,), dtype=dtype)
         self._ids = xp.zeros((0,), dtype=xp.int64)
         self._offsets = xp.zeros((n_buckets + 1,), dtype=xp.int64)
         self.next_id = next_id
@@ -79,7 +82,7 @@ class InvertedLists:
         The arrays are trusted: a loader checks them first (``_persist``).
         """
         lists = cls(offsets.shape[0] - 1, vectors.shape[1], vectors.dtype, xp=xp, next_id=next_id)
-        lists._rows = _with_norms(vectors, xp)
+        lists._set_rows(_with_norms(vectors, xp))
         lists._ids = xp.astype(ids, xp.int64)
         lists._offsets = xp.astype(offsets, xp.int64)
         return lists
@@ -89,7 +92,8 @@ class InvertedLists:
         xp = namespace_for(backend)
         lists = InvertedLists(self.n_buckets, self.dim, xp.float64, xp=xp, next_id=self.next_id)
         moved = (from_numpy(to_numpy(a), xp) for a in (self._rows, self._ids, self._offsets))
-        lists._rows, lists._ids, lists._offsets = moved
+        rows, lists._ids, lists._offsets = moved
+        lists._set_rows(rows)
         return lists
 
     # ------------------------------------------------------------------ pickling
@@ -131,8 +135,8 @@ class InvertedLists:
 
     @property
     def sq_norms(self):
-        """``(N,)`` squared norms of the stored vectors (a view of :attr:`rows`)."""
-        return self._rows[:, self.dim]
+        """``(N,)`` squared norms of the stored vectors (contiguous)."""
+        return self._sq_norms
 
     @property
     def ids(self):
@@ -207,7 +211,7 @@ class InvertedLists:
         all_buckets = xp.concat([self.bucket_of_rows(), buckets])
         order = xp.argsort(all_buckets, stable=True)
         merged = xp.concat([self.vectors, xp.astype(vectors, self.dtype)], axis=0)
-        self._rows = _with_norms(xp.take(merged, order, axis=0), xp)
+        self._set_rows(_with_norms(xp.take(merged, order, axis=0), xp))
         self._ids = xp.take(xp.concat([self._ids, ids]), order)
         sorted_buckets = xp.take(all_buckets, order)
         self._offsets = xp.searchsorted(sorted_buckets, xp.arange(self.n_buckets + 1, dtype=xp.int64), side="left")
@@ -219,17 +223,21 @@ class InvertedLists:
         xp = self._xp
         if self.ntotal == 0 or ids.shape[0] == 0:
             return 0
-        gone = self.contains(xp.sort(ids))
+        gone = self.contains(xp.sort(ids, stable=False))
         n_removed = to_ints(xp.sum(xp.astype(gone, xp.int64)))[0]
         if n_removed == 0:
             return 0
         keep = xp.nonzero(xp.logical_not(gone))[0]
         buckets = xp.take(self.bucket_of_rows(), keep)
-        self._rows = xp.take(self._rows, keep, axis=0)
+        self._set_rows(xp.take(self._rows, keep, axis=0))
         self._ids = xp.take(self._ids, keep)
         self._offsets = xp.searchsorted(buckets, xp.arange(self.n_buckets + 1, dtype=xp.int64), side="left")
         self._changed()
         return n_removed
+
+    def _set_rows(self, rows) -> None:
+        self._rows = rows
+        self._sq_norms = self._xp.asarray(rows[:, self.dim], copy=True)
 
     def _changed(self) -> None:
         self.version += 1

@@ -136,7 +136,7 @@ def smallest_columns(d, width: int, *, xp, method: str = "auto"):
             minima = xp.minimum(minima, d[:, j:usable:block])
     if usable < n_cols:  # the ragged tail as one more block
         minima = xp.concat([minima, xp.min(d[:, usable:], axis=1, keepdims=True)], axis=1)
-    minima = xp.sort(minima, axis=1)
+    minima = xp.sort(minima, axis=1, stable=False)  # values only: stability is moot (and slow)
     for rank in ((3 * width + 3) // 4, width):
         below = d <= minima[:, rank - 1:rank]
         count = xp.sum(xp.astype(below, xp.int64), axis=1)
@@ -166,7 +166,7 @@ def smallest_columns(d, width: int, *, xp, method: str = "auto"):
     head_vals, head_cols = head_vals[:, :width], head_cols[:, :width]
     steps = xp.astype(head_vals[:, 1:] != head_vals[:, :-1], xp.int64)
     run = xp.cumulative_sum(xp.concat([xp.zeros((n_rows, 1), dtype=xp.int64), steps], axis=1), axis=1)
-    fix = xp.astype(xp.argsort(run * n_cols + head_cols, axis=1), xp.int64)
+    fix = xp.astype(xp.argsort(run * n_cols + head_cols, axis=1, stable=False), xp.int64)
     return take_rows(head_vals, fix, xp), take_rows(head_cols, fix, xp)
 
 
@@ -278,8 +278,8 @@ def scan_lists(q, leaves, take, lists, penalty, k: int, *, xp):
     pair_row, pair_leaf, pair_take = _pairs(leaves, take, xp)
     totals = xp.sum(take, axis=1)
     n_pairs = pair_leaf.shape[0]
-    # Pairs grouped by leaf (queries ascending inside a leaf).
-    order = xp.argsort(pair_leaf, stable=True)
+    # Pairs grouped by leaf (any order inside a leaf: each pair's place is mapped back).
+    order = xp.argsort(pair_leaf, stable=False)
     sorted_leaf = xp.take(pair_leaf, order)
     is_first = xp.concat([xp.ones((min(n_pairs, 1),), dtype=xp.bool), sorted_leaf[1:] != sorted_leaf[:-1]])
     group_first = xp.nonzero(is_first)[0]
@@ -312,7 +312,7 @@ def scan_lists(q, leaves, take, lists, penalty, k: int, *, xp):
     block_base = xp.cumulative_sum(block_len) - block_len
     in_group = xp.arange(n_pairs, dtype=xp.int64) - xp.repeat(group_first, counts)
     sorted_base = xp.repeat(block_base, counts) + in_group * xp.repeat(sizes, counts)
-    pair_base = xp.take(sorted_base, xp.argsort(order))
+    pair_base = xp.take(sorted_base, xp.argsort(order, stable=False))  # the inverse permutation
     excl = xp.cumulative_sum(pair_take) - pair_take
     src = xp.arange(n_cand, dtype=xp.int64) + xp.repeat(pair_base - excl, pair_take)
     src = _pad_rows(src, totals, n_cols, values.shape[0] - 1, xp)
