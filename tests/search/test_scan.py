@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from helpers import eps_of, to_np, to_xp
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,6 +14,7 @@ from tt_ref._backend import topk_smallest
 from tt_ref.cloud._point_cloud import TTPointCloud
 from tt_ref.search._beam import BeamTables, beam_search
 from tt_ref.search._config import chunk_budget
+from tt_ref.search._index import TTIndex
 from tt_ref.search._lists import InvertedLists
 from tt_ref.search._scan import scan_gather, scan_lists, select_leaves, smallest_columns
 
@@ -96,3 +98,55 @@ def test_scans_agree(xp, dtype, beam, n_candidates, k, filtered, seed):
     assert np.all(np.abs(d1[differ] - d2[differ]) <= 100 * eps_of(dtype) * scale)
     if filtered:
         assert np.all(to_np(i2)[i2 >= 0] % 3 == 0)
+
+
+def _faiss_index(seed=0, n=600, dim=6):
+    rng = np.random.default_rng(seed)
+    cloud = TTPointCloud.random(dim, (6, 5), (3,), seed=seed, dtype="float32")
+    index = TTIndex.from_point_cloud(cloud)
+    X = (rng.standard_normal((n, dim)) * rng.uniform(0.5, 2.0, (n, 1))).astype(np.float32)
+    index.add(X)
+    return index, X, (X[:12] + 0.05 * rng.standard_normal((12, dim))).astype(np.float32)
+
+
+@given(st.integers(1, 8), st.integers(1, 700), st.integers(1, 10), st.integers(0, 2**16))
+def test_faiss_scan_returns_the_numpy_ids(beam, n_candidates, k, seed):
+    """§Scans: scan="faiss" scans the same candidates (the last bucket cut alike) and returns the same ids."""
+    pytest.importorskip("faiss")
+    index, X, Q = _faiss_index(seed)
+    for budget in ({"n_candidates": n_candidates}, {"n_probe": 1 + n_candidates % 7}):
+        d1, i1 = index.search(Q, k, beam=beam, scan="lists", **budget)
+        stats = dict(index.last_search_stats)
+        d2, i2 = index.search(Q, k, beam=beam, scan="faiss", **budget)
+        assert index.last_search_stats == stats
+        scale = 1 + 2 * float(np.max(np.sum(X.astype(np.float64) ** 2, axis=1)))
+        differ = i1 != i2  # only between candidates whose distances differ by rounding
+        assert np.all(np.abs(d1[differ] - d2[differ]) <= 100 * eps_of("float32") * scale)
+        finite = np.isfinite(d1)
+        assert np.array_equal(finite, np.isfinite(d2))
+        assert np.max(np.abs(d1[finite] - d2[finite]), initial=0.0) <= 100 * eps_of("float32") * scale
+
+
+def test_faiss_scan_follows_the_lists_and_refuses_what_it_cannot_do():
+    """§Scans: the faiss copy follows adds and removes; float64, other backends, allow with n_candidates refused."""
+    pytest.importorskip("faiss")
+    from tt_ref._backend import ArgumentValueError, namespace_for
+
+    index, X, Q = _faiss_index(3)
+    index.search(Q, 3, scan="faiss")
+    index.add(Q[:1], ids=[10_000])
+    assert int(index.search(Q[:1], 1, beam=30, n_probe=30, scan="faiss")[1][0, 0]) == 10_000
+    index.remove([10_000])
+    assert int(index.search(Q[:1], 1, beam=30, n_probe=30, scan="faiss")[1][0, 0]) != 10_000
+    allow = np.arange(0, 600, 5)
+    d1, i1 = index.search(Q, 4, beam=30, n_probe=8, allow=allow, scan="lists")
+    d2, i2 = index.search(Q, 4, beam=30, n_probe=8, allow=allow, scan="faiss")
+    assert np.array_equal(i1, i2)
+    with pytest.raises(ArgumentValueError, match="n_probe"):
+        index.search(Q, 4, allow=allow, scan="faiss")
+    with pytest.raises(ArgumentValueError, match="float32 NumPy"):
+        index.to_backend("array_api_strict").search(to_xp(Q, namespace_for("array_api_strict")), 2, scan="faiss")
+    wide = TTIndex.from_point_cloud(TTPointCloud.random(6, (3, 3), (2,), seed=0))
+    wide.add(X.astype(np.float64))
+    with pytest.raises(ArgumentValueError, match="float32 NumPy"):
+        wide.search(Q.astype(np.float64), 2, scan="faiss")

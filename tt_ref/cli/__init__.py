@@ -27,7 +27,7 @@ from .._backend import InputError
 from ._common import EXIT_INTERRUPTED
 
 # Top-level commands, then the ``bench`` family (a module not in this build is skipped).
-_COMMANDS = ("demo", "compress", "ood", "conformance")
+_COMMANDS = ("demo", "compress", "ood", "conformance", "build_index")
 _BENCH_COMMANDS = ("bench_tt", "bench_ann", "bench_ttm", "bench_fit", "bench_dask")
 
 

@@ -212,7 +212,7 @@ def bench_layout(client, cloud, layout, path, X, Q, reference, args) -> dict:
            "qps": Q.shape[0] / search_s, "search_s": search_s,
            "utilisation": busy / (args.repeat * search_s * n_workers) if search_s else float("nan"),
            "batch_overhead_ms": _overhead(index, reference[0] if reference else None, Q, args),
-           "shard_vectors": [int(s) for s in index._shard_sizes.sum(axis=1)]}
+           "shard_vectors": [int(s) for s in index._ledger.shard_sizes.sum(axis=1)]}
     row["bytes_per_batch"], row["shards_per_query"] = batch_traffic(index, Q, args)
     if reference:
         d_ref, i_ref = reference[1]

@@ -151,19 +151,22 @@ class FitConfig:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
-#: Work of one exact assignment (rows x points x D multiply-adds) the automatic choice of
-#: ``refine_rows`` aims at: about 10 s of one core's GEMM.
+#: Work of one exact assignment the automatic choice of ``refine_rows`` aims at, in
+#: rows x points x max(D, 32): the GEMM's multiply-adds, or, when D is small, the passes
+#: over the rows x points block of distances, which then dominate.
 ASSIGN_WORK = 1 << 35
+_ENTRY_COST = 32
 #: Fewest rows the refinement assigns (when the data hold that many).
 MIN_REFINE_ROWS = 8192
 
 
 def refine_rows_for(n_data: int, n_points: int, dim: int) -> int:
-    """Rows the least-squares sweeps assign: ``min(N, max(8192, 2^35 / (P D)))``.
+    """Rows the least-squares sweeps assign: ``min(N, max(8192, 2^35 / (P max(D, 32))))``.
 
-    One sweep costs an exact assignment of ``rows x P x D`` multiply-adds; the rule keeps
-    it near ``2^35`` (about 10 s on one core) while never going below 8,192 rows, far
-    more than the cores' parameters at any budget we measured (specs/fit.md §Refinement).
+    One sweep costs an exact assignment of ``rows x P x D`` multiply-adds plus a few
+    passes over the ``rows x P`` distances; the rule keeps it near ``2^35`` units (some
+    10-20 s on one idle core) and never goes below 8,192 rows, far more than the cores'
+    parameters at any budget measured (specs/fit.md §Refinement).
 
     Examples
     --------
@@ -171,7 +174,7 @@ def refine_rows_for(n_data: int, n_points: int, dim: int) -> int:
     >>> refine_rows_for(1500, 1536, 64), refine_rows_for(390_000, 342_732, 50)
     (1500, 8192)
     """
-    return int(min(n_data, max(MIN_REFINE_ROWS, ASSIGN_WORK // max(1, n_points * dim))))
+    return int(min(n_data, max(MIN_REFINE_ROWS, ASSIGN_WORK // max(1, n_points * max(dim, _ENTRY_COST)))))
 
 
 def _is_point_cloud(value) -> bool:

@@ -278,7 +278,7 @@ class TTPointCloud(CoreTrain):
         return _mean_cores(self._cores, self._xp)
 
     def centroids(self, level: int):
-        """Cluster centres of ``level`` (METHOD.md §4), shape ``(n_1 ... n_level, D)``.
+        """Cluster centres of ``level`` (specs/method.md §4), shape ``(n_1 ... n_level, D)``.
 
         The centre of the prefix ``(i_1..i_m)`` is the mean of all points under it,
         ``G_1[:, i_1, :] ... G_m[:, i_m, :] Gbar_{m+1} ... Gbar_k``: computed from the

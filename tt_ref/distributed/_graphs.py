@@ -16,10 +16,11 @@ import operator
 import numpy as np
 
 from ._plan import assign_block, bucket_histogram, merge_results, plan_batch, scan_group, split_block
+from . import _shard
 from ._shard import empty_shard, insert_pieces, remove_ids, summarize
 
 __all__ = ["balanced_bounds", "placement", "new_shards", "block_starts", "assign_graph", "histogram", "add_graph",
-           "remove_graph", "summaries", "shard_groups", "search_graph"]
+           "remove_graph", "present_ids", "gather_ids", "summaries", "shard_groups", "search_graph"]
 
 
 def balanced_bounds(histogram: np.ndarray, n_shards: int) -> tuple[int, ...]:
@@ -100,6 +101,20 @@ def remove_graph(client, workers, shards, sorted_ids) -> list:
     """Futures of the shards without ``sorted_ids`` (sent once, to every shard)."""
     ids_future = client.submit(_same, sorted_ids, pure=False)
     return [client.submit(remove_ids, shard, ids_future, **placement(workers, j)) for j, shard in enumerate(shards)]
+
+
+def present_ids(client, shards, sorted_ids) -> np.ndarray:
+    """Which of the sorted host ids ``sorted_ids`` the shards hold (host int64)."""
+    if not shards or sorted_ids.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.concatenate(client.gather([client.submit(_shard.present_ids, s, sorted_ids, pure=False)
+                                         for s in shards]))
+
+
+def gather_ids(client, shards) -> np.ndarray:
+    """Every id the shards hold (host int64)."""
+    parts = client.gather([client.submit(_shard.shard_ids, s, pure=False) for s in shards])
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
 def summaries(client, shards) -> list:

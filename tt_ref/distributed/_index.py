@@ -16,30 +16,26 @@ import time
 import numpy as np
 
 from .._backend import (
-    ArgumentTypeError,
     ArgumentValueError,
     InputError,
     backend_name,
     check_choice,
     check_optional_int,
-    from_numpy,
 )
 from ..search._beam import BeamTables
 from ..search._checks import check_search_arguments, check_vectors
 from ..search._config import resolve_config
 from ..search._index import TTIndex
-from ..search._lists import MAX_ID
 from . import _graphs
 from ._client import get_client, require_dask, worker_addresses
 from ._errors import ShardedIndexError
-from ._plan import LAYOUTS, BucketCounts, Router, SearchState
+from ._ledger import Ledger, host_ids
+from ._plan import LAYOUTS, Router
 from ._sample import as_dask_array, training_sample
-from ._shard import id_checksums, range_checksums
 from ._sizing import centres_per_query
 
 __all__ = ["ShardedIndex"]
 
-_MASK64 = (1 << 64) - 1
 _SCANS = ("auto", "lists", "gather")
 _SETTLE_SECONDS = 120  # how long a failed call waits for its old shards to be rebuilt
 
@@ -91,8 +87,7 @@ class ShardedIndex:
         self.layout = check_choice(layout, LAYOUTS, name="layout")
         self._client = None if client is None else get_client(client)
         self._shards = self._bounds = self._router = self._state = self._lost = None
-        self._sizes, self._shard_sizes = None, None
-        self.ntotal, self.next_id, self._checksums = 0, 0, (0, 0)
+        self._ledger = Ledger()
         self.last_search_stats: dict = {}
 
     # ------------------------------------------------------------------ properties
@@ -103,6 +98,8 @@ class ShardedIndex:
     cloud = property(lambda self: self._index.cloud, doc="The TT point cloud (None before training).")
     is_trained = property(lambda self: self._index.is_trained, doc="Whether the cloud is set.")
     bounds = property(lambda self: self._bounds, doc="Bucket boundaries of the shards (layout ``\"buckets\"``).")
+    ntotal = property(lambda self: self._ledger.ntotal, doc="Number of vectors in the index.")
+    next_id = property(lambda self: self._ledger.next_id, doc="The first running id the next ``add`` hands out.")
 
     @property
     def client(self):
@@ -119,7 +116,8 @@ class ShardedIndex:
     def bucket_sizes(self) -> np.ndarray:
         """Vectors per leaf bucket over all shards (host int64 ``(P,)``)."""
         self._require_trained()
-        return np.zeros(self._index.n_buckets, dtype=np.int64) if self._sizes is None else self._sizes.copy()
+        sizes = self._ledger.sizes
+        return np.zeros(self._index.n_buckets, dtype=np.int64) if sizes is None else sizes.copy()
 
     def __repr__(self) -> str:
         return (f"ShardedIndex(dim={self.dim}, mode_sizes={self.mode_sizes}, layout={self.layout!r}, "
@@ -171,7 +169,9 @@ class ShardedIndex:
         X = as_dask_array(X, dim=self.dim, name="X")
         n = int(X.shape[0])
         client = self.client
-        first_id, ids, expected = self._new_ids(ids, n)
+        first_id, ids, expected = self._ledger.expect_add(ids, n)
+        if ids is not None and self._present(np.unique(ids)).size:
+            raise ArgumentValueError("ids must be unique and not already in the index")
         if n == 0:
             return
         workers = worker_addresses(client)
@@ -197,12 +197,12 @@ class ShardedIndex:
             raise
         except Exception as exc:
             raise self._fault("add", exc) from exc
-        self._commit(new, summaries, bounds, expected=(self.ntotal + n, *expected))
+        self._commit(new, summaries, bounds, expected=expected)
 
     def remove(self, ids) -> int:
         """Remove the vectors with these ids (host integers) from every shard; returns how many."""
         self._require_trained()
-        sorted_ids = np.unique(_host_ids(ids, name="ids"))
+        sorted_ids = np.unique(host_ids(ids, name="ids"))
         if self._shards is None or sorted_ids.size == 0:
             return 0
         try:
@@ -213,9 +213,7 @@ class ShardedIndex:
             raise
         except Exception as exc:
             raise self._fault("remove", exc) from exc
-        gone = id_checksums(present)
-        expected = (self.ntotal - present.size, *((a - b) & _MASK64 for a, b in zip(self._checksums, gone)))
-        self._commit(new, summaries, self._bounds, expected=expected)
+        self._commit(new, summaries, self._bounds, expected=self._ledger.expect_remove(present))
         return int(present.size)
 
     # ------------------------------------------------------------------ search
@@ -283,12 +281,7 @@ class ShardedIndex:
     def gather_ids(self) -> np.ndarray:
         """Every stored id, gathered to the client (host int64; for checks on small sets)."""
         self._require_whole()
-        if self._shards is None:
-            return np.zeros(0, dtype=np.int64)
-        from ._shard import shard_ids
-
-        parts = self.client.gather([self.client.submit(shard_ids, s, pure=False) for s in self._shards])
-        return np.concatenate(parts)
+        return _graphs.gather_ids(self.client, self._shards or [])
 
     # ------------------------------------------------------------------ internals
     def _dtype_name(self) -> str:
@@ -303,51 +296,14 @@ class ShardedIndex:
         if self._lost is not None:
             raise ShardedIndexError(f"the index is incomplete ({self._lost}); load it again from its last save")
 
-    def _new_ids(self, ids, n: int):
-        """``(first running id, host ids or None, expected checksums after the add)``."""
-        if ids is None:
-            if self.next_id + n - 1 > MAX_ID:
-                raise ArgumentValueError(f"cannot number {n} new vectors: running ids would pass 2**63 - 1")
-            added = range_checksums(self.next_id, n)
-            return self.next_id, None, tuple((a + b) & _MASK64 for a, b in zip(self._checksums, added))
-        ids = _host_ids(ids, name="ids")
-        if ids.shape[0] != n:
-            raise ArgumentValueError(f"ids must hold one id per row of X ({n}), got {ids.shape[0]}")
-        if n and int(ids.min()) < 0:
-            raise ArgumentValueError(f"ids must be non-negative (-1 marks missing results), got {int(ids.min())}")
-        if np.unique(ids).shape[0] != n or self._present(np.unique(ids)).size:
-            raise ArgumentValueError("ids must be unique and not already in the index")
-        added = id_checksums(ids)
-        return self.next_id, ids, tuple((a + b) & _MASK64 for a, b in zip(self._checksums, added))
-
     def _present(self, sorted_ids) -> np.ndarray:
         """Which of the sorted host ids the shards hold (host int64)."""
-        if self._shards is None or sorted_ids.size == 0:
-            return np.zeros(0, dtype=np.int64)
-        from ._shard import present_ids
-
-        parts = self.client.gather([self.client.submit(present_ids, s, sorted_ids, pure=False) for s in self._shards])
-        return np.concatenate(parts)
+        return _graphs.present_ids(self.client, self._shards or [], sorted_ids)
 
     def _commit(self, shards, summaries, bounds, *, expected) -> None:
         """Switch to ``shards`` if their summaries add up to ``expected`` ``(count, sum, sum of squares)``."""
-        total = sum(s.ntotal for s in summaries)
-        sums = tuple(sum(getattr(s, f) for s in summaries) & _MASK64 for f in ("id_sum", "id_sq_sum"))
-        if expected is not None and (total, *sums) != tuple(expected):
-            raise ShardedIndexError(
-                f"the new shards hold {total} vectors (id checksums {sums}) where {expected[0]} (checksums "
-                f"{tuple(expected[1:])}) were expected: a vector was lost or duplicated; the index is unchanged "
-                f"({self.ntotal} vectors)")
-        n_buckets = self._index.n_buckets
-        sizes = np.zeros(n_buckets, dtype=np.int64)
-        shard_sizes = np.zeros((len(summaries), n_buckets), dtype=np.int64)
-        for j, s in enumerate(summaries):
-            shard_sizes[j, s.lo:s.hi] = s.bucket_sizes
-            sizes[s.lo:s.hi] += s.bucket_sizes
-        self._shards, self._bounds, self.n_shards = list(shards), bounds, len(shards)
-        self._sizes, self._shard_sizes, self.ntotal, self._checksums = sizes, shard_sizes, total, sums
-        self.next_id = max([self.next_id] + [s.max_id + 1 for s in summaries])
-        self._state = None
+        self._ledger = self._ledger.after(summaries, self._index.n_buckets, expected)
+        self._shards, self._bounds, self.n_shards, self._state = list(shards), bounds, len(shards), None
 
     def _fault(self, what: str, exc: Exception) -> ShardedIndexError:
         """The error of a failed operation; the index is marked incomplete if one of its own
@@ -376,11 +332,7 @@ class ShardedIndex:
     def _state_future(self):
         """The search state (tables with empty leaves at ``inf``, counts), sent once per change."""
         if self._state is None:
-            xp = self._index.xp
-            tables = BeamTables.from_cloud(self.cloud).with_empty_leaves(from_numpy(self._sizes > 0, xp), xp)
-            counts = BucketCounts(from_numpy(self._sizes, xp), self.ntotal, max(1, int(np.sum(self._sizes > 0))))
-            shard_sizes = from_numpy(self._shard_sizes, xp) if self.layout == "rows" else None
-            state = SearchState(tables, counts, self.layout, self._bounds, shard_sizes)
+            state = self._ledger.search_state(self.cloud, self.layout, self._bounds)
             self._state = self.client.submit(_same, state, pure=False)
         return self._state
 
@@ -391,22 +343,3 @@ def _train(config: TTIndex, sample) -> TTIndex:
 
 def _same(value):
     return value
-
-
-def _host_ids(ids, *, name: str) -> np.ndarray:
-    """``ids`` as a host 1-D int64 array (lists, NumPy, CuPy or Dask arrays)."""
-    if hasattr(ids, "compute") and hasattr(ids, "chunks"):
-        ids = ids.compute()
-    if isinstance(ids, (list, tuple, range)):
-        ids = np.asarray(list(ids))
-    from .._backend import to_numpy
-
-    try:
-        ids = np.asarray(to_numpy(ids))
-    except TypeError as exc:
-        raise ArgumentTypeError(f"{name} must be an integer array, got {type(ids).__name__}") from exc
-    if ids.ndim != 1 or ids.size and ids.dtype.kind not in "iu":
-        raise ArgumentTypeError(f"{name} must be a 1-D integer array, got dtype {ids.dtype} and shape {ids.shape}")
-    if ids.dtype.kind == "u" and ids.size and int(ids.max()) > MAX_ID:
-        raise ArgumentValueError(f"{name} must be at most 2**63 - 1 (ids are int64)")
-    return ids.astype(np.int64)

@@ -139,7 +139,7 @@ def load_sharded(cls, path, *, client=None, backend: str = "numpy"):
                                  layout=config["layout"], client=get_client(client), assign=config["assign"],
                                  assign_beam=config["assign_beam"], train_size=config["train_size"],
                                  seed=config["seed"], fit_options=config["fit_options"])
-    index.next_id = config["next_id"]
+    index._ledger = index._ledger.with_next_id(config["next_id"])
     if not config["shards"]:
         return index
     client = index.client
@@ -152,7 +152,7 @@ def load_sharded(cls, path, *, client=None, backend: str = "numpy"):
                                     for f in ("id_sum", "id_sq_sum")))
     bounds = None if config["bounds"] is None else tuple(config["bounds"])
     index._commit(futures, summaries, bounds, expected=expected)
-    index.next_id = max(index.next_id, config["next_id"])
+    index._ledger = index._ledger.with_next_id(config["next_id"])
     return index
 
 

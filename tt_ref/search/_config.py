@@ -86,11 +86,11 @@ def row_chunks(n_rows: int, per_row: int, budget: int, *, cap: int = 4096):
 def index_bytes(dim: int, mode_sizes, ranks, itemsize: int, *, n_vectors: int = 0, training: bool = False) -> int:
     """Estimated peak bytes of an index: cores, centre tables, offsets and stored vectors.
 
-    Counts the cores (three times more while training: the optimizer's two moments and
-    the gradient), the beam tables (one squared norm per centre of every level, the
-    Gram matrices carried down the levels while they are built), the ``P + 1`` int64
-    offsets, and per stored vector its ``D + 1`` row (vector and norm) and id, three
-    times (an insert merges and sorts into copies). An estimate of the largest arrays, not an exact count.
+    Counts the cores twice (the cloud and the tables' copy; four times while training:
+    the optimizer's two moments), one squared norm per centre of every level, the
+    largest Gram table built on the way, the ``P + 1`` int64 offsets, and per stored
+    vector its ``D + 1`` row (vector and norm) and id, three times (an insert merges and
+    sorts into copies). An estimate of the largest arrays, not an exact count.
     """
     left = (dim,) + tuple(ranks)
     right = tuple(ranks) + (1,)

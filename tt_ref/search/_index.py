@@ -29,6 +29,7 @@ from ._assign import assign_buckets
 from ._beam import BeamTables, centre_sq_distances
 from ._checks import check_fit_options, check_ranks, check_search_arguments, check_vectors, is_auto, itemsize
 from ._config import check_index_memory, chunk_budget, resolve_config
+from ._faiss import check_faiss_scan
 from ._lists import InvertedLists, bucket_stats
 from ._persist import FORMAT_TAG, FORMAT_VERSION, load_index, save_index
 from ._scan import search_batches
@@ -37,7 +38,7 @@ __all__ = ["TTIndex", "FORMAT_TAG", "FORMAT_VERSION"]
 
 _METRICS = ("l2", "cosine")
 _ASSIGN = ("exact", "beam")
-_SCANS = ("auto", "lists", "gather")
+_SCANS = ("auto", "lists", "gather", "faiss")
 
 
 class TTIndex:
@@ -236,11 +237,13 @@ class TTIndex:
             (the last bucket may be cut). Default 1000 when neither is given.
         allow : int array, optional
             Only ids in ``allow`` may be returned.
-        scan : {"auto", "lists", "gather"}
+        scan : {"auto", "lists", "gather", "faiss"}
             How candidates are scored: ``"lists"`` (one matrix product per probed bucket
             on the stored rows) or ``"gather"`` (copy the candidates, one batched
             product). ``"auto"``: ``"gather"`` on CuPy, ``"lists"`` elsewhere (measured
-            the faster on each; docs/guide-index.md). Same ids up to rounding ties.
+            the faster on each; docs/guide-index.md). ``"faiss"``: the same candidates
+            scanned by faiss (float32 NumPy indexes, faiss installed). Same ids up to
+            rounding ties.
         chunk_size : int, optional
             Queries per batch (default from a memory budget).
 
@@ -261,12 +264,15 @@ class TTIndex:
         scan = check_choice(scan, _SCANS, name="scan")
         if scan == "auto":
             scan = "gather" if self.backend == "cupy" else "lists"
-        allowed = None
+        if scan == "faiss":
+            check_faiss_scan(self.backend, lists.dtype, filtered=allow is not None, n_candidates=n_candidates)
+        allowed = allow_ids = None
         if allow is not None:
-            allowed = lists.contains(xp.sort(lists.check_ids(allow, name="allow"), stable=False))
+            allow_ids = xp.sort(lists.check_ids(allow, name="allow"), stable=False)
+            allowed = lists.contains(allow_ids)
         d, ids, self.last_search_stats = search_batches(Q, self._search_tables(), lists, k, beam=beam, n_probe=n_probe,
                                                         n_candidates=n_candidates, scan=scan, allowed=allowed,
-                                                        chunk_size=chunk_size, xp=xp)
+                                                        chunk_size=chunk_size, xp=xp, allow_ids=allow_ids)
         return d, ids
 
     def _search_tables(self) -> BeamTables:

@@ -74,6 +74,7 @@ class InvertedLists:
         self.next_id = next_id
         self.version = 0
         self._nonempty = None
+        self.cache = {}  # what other parts derive from the lists (emptied on every change)
 
     @classmethod
     def from_arrays(cls, vectors, ids, offsets, next_id: int, *, xp) -> "InvertedLists":
@@ -100,6 +101,7 @@ class InvertedLists:
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_xp"] = backend_name(self._xp)  # the name, never the module
+        state["cache"] = {}  # derived, and may hold objects that do not pickle
         return state
 
     def __setstate__(self, state):
@@ -242,6 +244,7 @@ class InvertedLists:
     def _changed(self) -> None:
         self.version += 1
         self._nonempty = None
+        self.cache = {}
 
 
 def bucket_stats(lists: InvertedLists, *, itemsize: int, n_params: int, table_entries: int) -> dict:

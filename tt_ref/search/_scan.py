@@ -23,16 +23,18 @@ import math
 from .._backend import backend_name, to_ints, to_numpy, topk_smallest
 from ._beam import beam_search, take_rows
 from ._config import chunk_budget, row_chunks
+from ._faiss import scan_faiss
 
 __all__ = ["search_batches", "select_leaves", "scan_gather", "scan_lists", "smallest_columns"]
 
 
 def search_batches(Q, tables, lists, k: int, *, beam: int, n_probe, n_candidates, scan: str, allowed, chunk_size,
-                   xp):
+                   xp, allow_ids=None):
     """Search all rows of ``Q`` in chunks; returns ``(distances, ids, stats)``.
 
     ``tables`` must have the empty leaves at ``inf`` (``BeamTables.with_empty_leaves``);
-    ``allowed`` is None or an ``(N,)`` mask of the storage rows that may be returned.
+    ``allowed`` is None or an ``(N,)`` mask of the storage rows that may be returned
+    (``allow_ids``: the sorted allowed ids, for ``scan="faiss"``).
     Without ``chunk_size`` a chunk is sized so that no temporary exceeds the work budget
     (:func:`~tt_ref.search._config.chunk_budget`).
     """
@@ -60,6 +62,8 @@ def search_batches(Q, tables, lists, k: int, *, beam: int, n_probe, n_candidates
         leaves, take = select_leaves(scores, lists, n_probe=n_probe, n_candidates=n_candidates, xp=xp)
         if scan == "gather":
             d, ids, n_c = scan_gather(q, leaves, take, lists, allowed, k, budget=budget, xp=xp)
+        elif scan == "faiss":
+            d, ids, n_c = scan_faiss(q, leaves, take, lists, allow_ids, k, n_candidates=n_candidates, xp=xp)
         else:
             d, ids, n_c = scan_lists(q, leaves, take, lists, penalty, k, xp=xp)
         out_d.append(d)
