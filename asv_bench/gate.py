@@ -122,7 +122,30 @@ def run_side(label: str, commit: str, tree: str, workdir: str, benchmarks: list[
         print(f"{label}: benchmarks that failed: {', '.join(failed) or 'see asv output'}")
         if label == "HEAD":
             print(done.stdout[-6000:])
+    TIMED_OUT.update(timed_out(done.stdout))
     return results
+
+
+TIMED_OUT: set[str] = set()
+
+
+def timed_out(asv_output: str) -> set[str]:
+    """Names of the benchmarks that asv reports as timed out (asv keeps no error codes in its files)."""
+    names, current, setup_timed_out = set(), None, False
+    for line in asv_output.splitlines():
+        if "··· Setting up " in line:
+            current, setup_timed_out = None, False
+        # asv's code for a timeout is -256; a shared set-up that timed out skips its benchmarks
+        setup_timed_out |= "setup_cache failed (exit status -256)" in line
+        match = re.search(r"··· (?:Running \()?([A-Za-z_][\w.]*\.\w+)", line)
+        if match and "skipped (setup_cache failed)" in line:
+            if setup_timed_out:
+                names.add(match.group(1))
+        elif match:
+            current = match.group(1)
+        if "benchmark timed out" in line and current:
+            names.add(current)
+    return names
 
 
 # --------------------------------------------------------------------------- reading results
@@ -230,7 +253,10 @@ def compare(base: dict, head: dict, factor: float = 1.5) -> tuple[list[str], lis
         label = _label(name, combo)
         b, h = base.get(key), head.get(key)
         kind = name.rsplit(".", 1)[-1].split("_", 1)[0]
-        if kind == "track":
+        if _is_number(b) and not _is_number(h) and name in TIMED_OUT:
+            # A loaded machine, or a slower HEAD: timings are printed, never failed.
+            timings.append(f"{label:<72} {_format(b):>9} -> timed out on HEAD (not compared)")
+        elif kind == "track":
             spec = declared(name) or {"unit": "", "better": "lower", "tolerance": 0.0, "rtol": 0.0}
             verdict = figure_verdict(b, h, spec)
             rows.append(f"{label:<62} {spec['unit']:<34} {spec['better']:<6} {_format(b):>12} {_format(h):>12}  "

@@ -113,6 +113,26 @@ def test_a_figure_no_longer_computed_fails(tmp_path):
     assert done.returncode == 1 and "no longer computed" in done.stdout
 
 
+def test_a_timeout_is_printed_not_failed():
+    # A loaded machine times benchmarks out; that says nothing about quality.
+    gate = _gate()
+    output = (
+        "[10%] ··· Setting up quality:93    failed\n   asv: setup_cache failed (exit status -256)\n"
+        f"[11%] ··· {RECALL} skipped (setup_cache failed)\n"
+        "[12%] ··· Setting up index:61   failed\n   asv: setup_cache failed (exit status 1)\n"
+        "[13%] ··· index.Add.time_add skipped (setup_cache failed)\n"
+        f"[14%] ··· {SVD_TIME}  1/4 failed\n  asv: benchmark timed out (timeout 300s)\n"
+    )
+    assert gate.timed_out(output) == {RECALL, SVD_TIME}
+    gate.TIMED_OUT.update({RECALL, SVD_TIME})
+    combo = ("'(8,)*7 r16'", "'numpy'")
+    base = {(SVD_TIME, combo): 0.1, (RECALL, ()): 0.9, ("index.Add.time_add", ()): 0.5}
+    head = {(SVD_TIME, combo): None, (RECALL, ()): None, ("index.Add.time_add", ()): None}
+    _, failures, timings, _ = gate.compare(base, head)
+    assert failures == ["index.Add.time_add: ran on the base, fails on HEAD"]
+    assert len(timings) == 2 and all("timed out on HEAD" in line for line in timings)
+
+
 def test_every_tracked_figure_declares_unit_direction_and_tolerance():
     gate = _gate()
     sys.path.insert(0, str(BENCH))

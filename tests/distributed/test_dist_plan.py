@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from helpers import eps_of, to_np, to_xp
 
@@ -92,6 +92,7 @@ def _search_in_process(cloud, shards, bounds, layout, Q, k, **options):
     return merged, works
 
 
+@settings(max_examples=10)  # each example builds an index and its shards twice
 @given(n_shards=st.integers(1, 5), layout=st.sampled_from(["buckets", "rows"]), probe=st.integers(1, 12),
        scan=st.sampled_from(["lists", "gather"]), ties=st.booleans(), seed=st.integers(0, 1000))
 def test_sharded_search_returns_the_single_index_ids(xp, dtype, n_shards, layout, probe, scan, ties, seed):
@@ -174,6 +175,7 @@ def test_split_keeps_row_order_and_sends_every_row_once(xp):
                     assert np.all((to_np(p[1]) - 100 + 7) % 3 == j)
 
 
+@settings(max_examples=10)
 @given(k=st.integers(1, 9), block=st.integers(1, 40), seed=st.integers(0, 100))
 def test_block_topk_and_tree_merge_equal_exact_search(xp, k, block, seed):
     """§Ground truth: per-block top-k then merges equal the exact k nearest (ties to the smaller row)."""

@@ -140,7 +140,7 @@ def test_remove(xp, dtype):
 
 
 def test_save_load_then_add(xp, dtype, tmp_path, backend):
-    """specs/index.md §Persistence: add after save/load equals add without the round trip."""
+    """specs/index.md §File format: add after save/load equals add without the round trip."""
     rng = np.random.default_rng(4)
     X = rng.standard_normal((220, 6))
     Q = rng.standard_normal((15, 6))
@@ -188,7 +188,7 @@ def test_beam_assign_with_full_beam_equals_exact(xp, dtype):
 
 @pytest.mark.parametrize("mode_sizes,ranks", [((5,), ()), ((3, 4), (2,)), ((2, 3, 4), (3, 2))])
 def test_factorized_centre_distances(xp, dtype, mode_sizes, ranks):
-    """specs/index.md §Centre distances: factorized formula equals distances to cloud.centroids(level)."""
+    """specs/index.md §Centres: factorized formula equals distances to cloud.centroids(level)."""
     rng = np.random.default_rng(7)
     Q = to_xp(rng.standard_normal((6, 5)), xp, dtype)
     index = TTIndex.from_point_cloud(_cloud(5, mode_sizes, ranks, 8, xp, dtype))

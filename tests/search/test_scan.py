@@ -22,7 +22,7 @@ from tt_ref.search._scan import scan_gather, scan_lists, select_leaves, smallest
 @given(st.integers(1, 6), st.integers(1, 200), st.integers(1, 40), st.sampled_from([0.0, 0.3, 1.0]),
        st.integers(0, 2**16))
 def test_threshold_top_k_equals_top_k(xp, dtype, n_rows, n_cols, width, inf_share, seed):
-    """§Leaf selection: the threshold method returns topk_smallest's values and columns (ties, inf)."""
+    """§Search (step 4): the threshold method returns topk_smallest's values and columns (ties, inf)."""
     width = min(width, n_cols)
     rng = np.random.default_rng(seed)
     values = rng.integers(0, 6 if seed % 2 else 10**6, (n_rows, n_cols)).astype(dtype)  # many ties or few

@@ -37,6 +37,7 @@ from ._memory import check_allocation
 
 __all__ = [
     "atomic_path",
+    "remove_stale_temporaries",
     "check_output_path",
     "write_text",
     "write_json",

@@ -89,6 +89,9 @@ def _check(args) -> None:
                  "block_rows", "repeat"):
         if getattr(args, name) < 1:
             raise ArgumentValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if args.seed < 0 or args.n_probe is not None and args.n_probe < 1:
+        bad = ("--seed", args.seed, 0) if args.seed < 0 else ("--n-probe", args.n_probe, 1)
+        raise ArgumentValueError(f"{bad[0]} must be at least {bad[2]}, got {bad[1]}")
     if args.data not in ("glove50", "random"):
         raise ArgumentValueError(f"--data must be glove50 or random, got {args.data!r}")
     if "rows" in args.layout and args.n_probe is None:
@@ -164,14 +167,15 @@ def model_check(row, index, reference, Q, args) -> dict:
             "seconds_per_distance": per_distance}
 
 
-def _timed_search(index, Q, args) -> tuple[float, tuple]:
+def _timed_search(index, Q, args) -> tuple[float, float, tuple]:
+    """``(best seconds, seconds of all repeats, result)`` of ``--repeat`` searches of all queries."""
     budget = {"n_probe": args.n_probe} if args.n_probe else {"n_candidates": args.n_candidates}
-    best, result = float("inf"), None
+    best, total, result = float("inf"), 0.0, None
     for _ in range(args.repeat):
         start = time.perf_counter()
         result = index.search(Q, args.k, beam=args.beam, chunk_size=args.batch, **budget)
-        best = min(best, time.perf_counter() - start)
-    return best, result
+        best, total = min(best, time.perf_counter() - start), total + time.perf_counter() - start
+    return best, total, result
 
 
 def _overhead(index, reference, Q, args) -> float:
@@ -205,12 +209,12 @@ def bench_layout(client, cloud, layout, path, X, Q, reference, args) -> dict:
     index.search(Q[:args.batch], args.k, beam=args.beam, chunk_size=args.batch,
                  **({"n_probe": args.n_probe} if args.n_probe else {"n_candidates": args.n_candidates}))  # warm
     with get_task_stream(client) as stream:
-        search_s, (d, ids) = _timed_search(index, Q, args)
+        search_s, all_s, (d, ids) = _timed_search(index, Q, args)
     busy = sum(stop - begin for task in stream.data for (kind, begin, stop) in
                ((s["action"], s["start"], s["stop"]) for s in task["startstops"]) if kind == "compute")
     row = {"workers": n_workers, "layout": layout, "add_s": add_s, "add_rate": X.shape[0] / add_s,
            "qps": Q.shape[0] / search_s, "search_s": search_s,
-           "utilisation": busy / (args.repeat * search_s * n_workers) if search_s else float("nan"),
+           "utilisation": busy / (all_s * n_workers) if all_s else float("nan"),
            "batch_overhead_ms": _overhead(index, reference[0] if reference else None, Q, args),
            "shard_vectors": [int(s) for s in index._ledger.shard_sizes.sum(axis=1)]}
     row["bytes_per_batch"], row["shards_per_query"] = batch_traffic(index, Q, args)

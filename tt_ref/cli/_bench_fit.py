@@ -172,6 +172,9 @@ def run(args) -> int:
         raise ArgumentValueError(f"--budget must be a fraction in (0, 1], got {args.budget:g}")
     if args.steps is not None and args.steps < 0:
         raise ArgumentValueError(f"--steps must be >= 0, got {args.steps}")
+    for option, value in (("--max-rows", args.max_rows), ("--seed", args.seed)):
+        if value < (1 if option == "--max-rows" else 0):
+            raise ArgumentValueError(f"{option} must be >= {1 if option == '--max-rows' else 0}, got {value}")
     if (args.mode_sizes is None) != (args.ranks is None):
         raise ArgumentValueError("--mode-sizes and --ranks go together: give both or neither")
     check_outputs(json=args.json_out)

@@ -98,8 +98,10 @@ def _check_args(args) -> None:
         raise ArgumentValueError(f"--budget must be a fraction in (0, 1] of N_train * D, got {args.budget:g}")
     if (args.mode_sizes is None) != (args.ranks is None):
         raise ArgumentValueError("--mode-sizes and --ranks go together: give both or neither")
-    if args.seed < 0:
-        raise ArgumentValueError(f"--seed must be >= 0, got {args.seed}")
+    for name in ("seed", "refine_sweeps"):
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            raise ArgumentValueError(f"--{name.replace('_', '-')} must be >= 0, got {value}")
     for name in ("steps", "batch_size", "n_test", "max_train", "baseline_max_points", "n_levels", "kmeans_iter",
                  "coreset_projection_dim", "sw_projections"):
         value = getattr(args, name)

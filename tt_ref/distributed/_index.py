@@ -148,12 +148,11 @@ class ShardedIndex:
             raise ArgumentValueError(f"the index holds {self.ntotal} vectors: train a new ShardedIndex instead")
         X = as_dask_array(X, dim=self.dim, name="X")
         base = self._index
-        mode_sizes, ranks = resolve_config(*base._requested, X.shape[0])  # "auto" from all N rows, as in memory
+        mode_sizes, ranks = resolve_config(base.mode_sizes, base.ranks, X.shape[0])  # "auto" from all N rows
         config = TTIndex(self.dim, mode_sizes, ranks, base.metric, assign=base.assign, assign_beam=base.assign_beam,
                          train_size=base.train_size, seed=base.seed, fit_options=base.fit_options)
         sample = training_sample(X, base.train_size, base.seed, client=self.client)
         trained = self.client.submit(_train, config, sample, pure=False).result()
-        trained._requested = base._requested
         self._index, self._router, self._state = trained, None, None
         return self
 
@@ -180,14 +179,11 @@ class ShardedIndex:
         shards, bounds = self._shards, self._bounds
         try:
             if shards is None:
-                if self.n_shards is None:
-                    self.n_shards = 2 * len(workers)
-                n_buckets = self._index.n_buckets
+                n_shards, n_buckets = self.n_shards or 2 * len(workers), self._index.n_buckets
                 if self.layout == "buckets":
                     bounds = _graphs.balanced_bounds(_graphs.histogram(client, assigned, n_buckets),
-                                                     min(self.n_shards, n_buckets))
-                    self.n_shards = len(bounds) - 1
-                ranges = list(zip(bounds[:-1], bounds[1:])) if bounds else [(0, n_buckets)] * self.n_shards
+                                                     min(n_shards, n_buckets))
+                ranges = list(zip(bounds[:-1], bounds[1:])) if bounds else [(0, n_buckets)] * n_shards
                 shards = _graphs.new_shards(client, workers, ranges, dim=self.dim, dtype=self._dtype_name(),
                                             backend=self.backend)
             new = _graphs.add_graph(client, workers, shards, assigned, _graphs.block_starts(X.chunks[0]),
@@ -207,6 +203,8 @@ class ShardedIndex:
             return 0
         try:
             present = self._present(sorted_ids)
+            if present.size == 0:
+                return 0
             new = _graphs.remove_graph(self.client, worker_addresses(self.client), self._shards, sorted_ids)
             summaries = _graphs.summaries(self.client, new)
         except InputError:

@@ -231,10 +231,19 @@ def scan_shard(shard, work, k: int, *, scan: str, layout: str):
         return None
     lists = shard.lists
     xp = lists.xp
-    if scan == "gather":
-        d, ids, n_cand = scan_gather(work.q, work.leaves, work.take, lists, None, k, budget=chunk_budget(xp), xp=xp)
-    else:
-        d, ids, n_cand = scan_lists(work.q, work.leaves, work.take, lists, None, k, xp=xp)
+    parts, n_cand = [], 0
+    # A scan pads every row to the row with the most candidates; a shard's rows differ a lot
+    # (a query may have most of its buckets here or a few), so rows of similar counts go together.
+    for rows in _row_chunks(to_numpy(xp.sum(work.take, axis=1)), xp):
+        q, leaves, take = (xp.take(a, rows, axis=0) for a in (work.q, work.leaves, work.take))
+        if scan == "gather":
+            part = scan_gather(q, leaves, take, lists, None, k, budget=chunk_budget(xp), xp=xp)
+        else:
+            part = scan_lists(q, leaves, take, lists, None, k, xp=xp)
+        parts.append((rows, part[0], part[1]))
+        n_cand += part[2]
+    back = xp.argsort(xp.concat([p[0] for p in parts]))
+    d, ids = (xp.take(xp.concat([p[j] for p in parts], axis=0), back, axis=0) for j in (1, 2))
     found = ids >= 0
     flat = shard.rows_of_ids(xp.reshape(xp.where(found, ids, xp.zeros_like(ids)), (-1,)))
     offsets = lists.offsets
@@ -244,6 +253,20 @@ def scan_shard(shard, work, k: int, *, scan: str, layout: str):
     second = position if layout == "buckets" else ids
     last = xp.full_like(ids, _LAST)
     return ShardResult(work.rows, d, ids, xp.where(found, rank, last), xp.where(found, second, last), n_cand)
+
+
+def _row_chunks(totals: np.ndarray, xp, *, ratio: int = 4, small: int = 1 << 16):
+    """Rows (as ``xp`` index arrays) in chunks of similar candidate counts: sorted by count,
+    a chunk ends where a count falls below ``1 / ratio`` of its first (unless the chunk is
+    still ``small`` in padded entries), so padding costs at most about ``ratio`` times."""
+    order = np.argsort(-totals, kind="stable")
+    chunks, start = [], 0
+    for i in range(1, order.size + 1):
+        if i == order.size or (totals[order[i]] * ratio < totals[order[start]]
+                               and (i - start) * totals[order[start]] >= small):
+            chunks.append(xp.asarray(order[start:i].astype(np.int64)))
+            start = i
+    return chunks
 
 
 def _leaf_rank(work, bucket, n_buckets: int, xp):

@@ -119,10 +119,11 @@ def smallest_columns(d, width: int, *, xp, method: str = "auto"):
     is kept, at least ``r`` per row. With ``r = 3/4 width`` a row usually keeps about
     ``1.8 width`` entries; a row that keeps fewer than ``width`` makes the chunk use
     ``r = width``, which always keeps enough (one entry per such block). Only the kept
-    entries are ordered (a quick sort; a stable one when two of the first ``width + 1``
-    are equal), so a row of thousands costs a short sort. The host reads the kept
-    counts, so ``"auto"`` takes it on NumPy only, for rows at least 16 times longer than
-    ``width``; rows that keep half their entries (ties, ``inf``) use
+    entries are ordered: a quick sort, then equal values among the first ``width`` put
+    in column order (a stable sort of all kept entries only when a tie straddles the
+    cut), so a row of thousands costs a short sort. The host reads the kept counts, so
+    ``"auto"`` takes it on NumPy only, for rows at least 16 times longer than ``width``;
+    rows that keep half their entries (ties, ``inf``) use
     :func:`~tt_ref._backend.topk_smallest`.
     """
     n_rows, n_cols = d.shape
