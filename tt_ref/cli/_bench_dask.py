@@ -33,6 +33,9 @@ HEADERS = ("scheduler", "workers", "layout", "add s", "add vec/s", "add x", "QPS
            "busy", "bytes/batch", "same ids", "max |d diff|")
 
 
+CPU_COLUMNS = ("scheduler", "layout", "add_cpu_max", "add_cpu_total", "add_cpu_speedup", "search_cpu_max",
+               "search_cpu_total", "search_cpu_speedup")
+CPU_HEADERS = ("scheduler", "layout", "add max", "add all", "add x", "search max", "search all", "search x")
 MODEL_COLUMNS = ("scheduler", "layout", "shard_bytes", "model_shard_bytes", "shards_per_query", "bytes_per_batch",
                  "model_bytes_per_batch", "qps", "model_qps")
 MODEL_HEADERS = ("scheduler", "layout", "shard bytes", "model", "shards/query", "bytes/batch", "model", "QPS",
@@ -194,6 +197,27 @@ def _overhead(index, reference, Q, args) -> float:
     return 1000.0 * statistics.median(extra)
 
 
+def _process_cpu() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def _cpu(client) -> dict:
+    """CPU seconds so far of each worker process and of this process (client, and a local scheduler)."""
+    return {"workers": client.run(_process_cpu), "client": _process_cpu()}
+
+
+def _critical_cpu(before: dict, after: dict) -> tuple[float, float]:
+    """``(largest CPU seconds one process spent, CPU seconds of all processes)`` between two :func:`_cpu` readings.
+
+    On an otherwise idle machine with a core per process, a phase takes at least its
+    largest process's CPU time: a measure of scaling that other jobs' load does not blur.
+    """
+    spent = [after["workers"][w] - before["workers"].get(w, 0.0) for w in after["workers"]]
+    spent.append(after["client"] - before["client"])
+    return max(spent), sum(spent)
+
+
 def bench_layout(client, cloud, layout, path, X, Q, reference, args) -> dict:
     """One (scheduler, layout) row: add, search, overhead, busy share, identity."""
     from distributed import get_task_stream
@@ -203,20 +227,25 @@ def bench_layout(client, cloud, layout, path, X, Q, reference, args) -> dict:
     n_workers = len(client.scheduler_info(n_workers=-1)["workers"])
     index = ShardedIndex.from_point_cloud(cloud, "l2", n_shards=args.n_shards, layout=layout, client=client)
     rows = dask_rows(path, X.shape[0], X.shape[1], args.block_rows)
-    start = time.perf_counter()
+    cpu, start = _cpu(client), time.perf_counter()
     index.add(rows)
     add_s = time.perf_counter() - start
+    add_cpu = _critical_cpu(cpu, _cpu(client))
     index.search(Q[:args.batch], args.k, beam=args.beam, chunk_size=args.batch,
                  **({"n_probe": args.n_probe} if args.n_probe else {"n_candidates": args.n_candidates}))  # warm
+    cpu = _cpu(client)
     with get_task_stream(client) as stream:
         search_s, all_s, (d, ids) = _timed_search(index, Q, args)
+    search_cpu = _critical_cpu(cpu, _cpu(client))
     busy = sum(stop - begin for task in stream.data for (kind, begin, stop) in
                ((s["action"], s["start"], s["stop"]) for s in task["startstops"]) if kind == "compute")
     row = {"workers": n_workers, "layout": layout, "add_s": add_s, "add_rate": X.shape[0] / add_s,
            "qps": Q.shape[0] / search_s, "search_s": search_s,
            "utilisation": busy / (all_s * n_workers) if all_s else float("nan"),
            "batch_overhead_ms": _overhead(index, reference[0] if reference else None, Q, args),
-           "shard_vectors": [int(s) for s in index._ledger.shard_sizes.sum(axis=1)]}
+           "shard_vectors": [int(s) for s in index._ledger.shard_sizes.sum(axis=1)],
+           "add_cpu_max": add_cpu[0], "add_cpu_total": add_cpu[1],
+           "search_cpu_max": search_cpu[0] / args.repeat, "search_cpu_total": search_cpu[1] / args.repeat}
     row["bytes_per_batch"], row["shards_per_query"] = batch_traffic(index, Q, args)
     if reference:
         d_ref, i_ref = reference[1]
@@ -286,6 +315,8 @@ def run(args) -> int:
     _speedups(rows)
     load["after"] = os.getloadavg()
     print(format_table(rows, COLUMNS, HEADERS))
+    print("CPU seconds (largest single process = the phase's time on an idle machine with a core per process):")
+    print(format_table(rows, CPU_COLUMNS, CPU_HEADERS))
     if reference:
         print("sizing model (docs/guide-scale-out.md) against the measurements:")
         print(format_table(rows, MODEL_COLUMNS, MODEL_HEADERS))
@@ -306,6 +337,8 @@ def _speedups(rows) -> None:
         base = first.setdefault(row["layout"], row)
         row["add_speedup"] = base["add_s"] / row["add_s"]
         row["qps_speedup"] = row["qps"] / base["qps"]
+        row["add_cpu_speedup"] = base["add_cpu_max"] / row["add_cpu_max"]
+        row["search_cpu_speedup"] = base["search_cpu_max"] / row["search_cpu_max"]
 
 
 def _arguments(args) -> dict:
