@@ -163,7 +163,7 @@ def check_output_path(path, *, option: str, kind: str = "file", suffix: str | No
     >>> check_output_path(folder, option="--json")
     Traceback (most recent call last):
     ...
-    tt_ref._backend._errors.ArgumentValueError: --json: ... is a folder; give a file path
+    tt_ref.ArgumentValueError: --json: ... is a folder; give a file path
     """
     if kind not in ("file", "folder"):
         raise ArgumentValueError(f"kind must be 'file' or 'folder', got {kind!r}")
@@ -471,7 +471,7 @@ def load_archive(path, *, format_tag: str, version: int, what: str) -> Archive:
     >>> archive.integer("next_id")
     Traceback (most recent call last):
     ...
-    tt_ref._backend._errors.FileFormatError: demo file '...a.npz': field 'next_id' is missing
+    tt_ref.FileFormatError: demo file '...a.npz': field 'next_id' is missing
     """
     path = os.fspath(path)
     if _container(path, what) != "zip":

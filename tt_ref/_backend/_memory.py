@@ -131,7 +131,7 @@ def memory_limit(nbytes):
     ...     check_allocation((1000, 1000), 8, what="ones: shape (1000, 1000)")
     Traceback (most recent call last):
     ...
-    tt_ref._backend._errors.MemoryLimitError: ones: shape (1000, 1000) would allocate 7.6 MiB (1,000,000 elements x 8 bytes), above the memory limit of 976.6 KiB; raise it with tt_ref.set_memory_limit(nbytes) or the TT_REF_MAX_BYTES environment variable
+    tt_ref.MemoryLimitError: ones: shape (1000, 1000) would allocate 7.6 MiB (1,000,000 elements x 8 bytes), above the memory limit of 976.6 KiB; raise it with tt_ref.set_memory_limit(nbytes) or the TT_REF_MAX_BYTES environment variable
     """
     previous = set_memory_limit(nbytes)
     try:
@@ -169,7 +169,7 @@ def check_allocation(n_elements, itemsize: int = 8, *, what: str) -> int:
     >>> check_allocation((10**6, 10**6), 8, what="sample: n=10**12")
     Traceback (most recent call last):
     ...
-    tt_ref._backend._errors.MemoryLimitError: sample: n=10**12 would allocate 7.3 TiB (1,000,000,000,000 elements x 8 bytes), above the memory limit of ...
+    tt_ref.MemoryLimitError: sample: n=10**12 would allocate 7.3 TiB (1,000,000,000,000 elements x 8 bytes), above the memory limit of ...
     """
     if not isinstance(n_elements, int):
         n_elements = math.prod(int(n) for n in n_elements)

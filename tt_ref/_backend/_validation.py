@@ -25,7 +25,7 @@ def as_float_array(x, *, name: str, xp=None, ndim: int | None = None, check_valu
     >>> as_float_array(np.zeros((0, 3)), name="X", ndim=2, nonempty=True)
     Traceback (most recent call last):
     ...
-    tt_ref._backend._errors.ArgumentValueError: X is empty (shape (0, 3)): it needs at least one row and one column
+    tt_ref.ArgumentValueError: X is empty (shape (0, 3)): it needs at least one row and one column
     """
     if xp is None:
         try:
@@ -99,7 +99,7 @@ def check_int(value, *, name: str, minimum: int | None = None, maximum: int | No
     >>> check_int(0, name="k", minimum=1)
     Traceback (most recent call last):
     ...
-    tt_ref._backend._errors.ArgumentValueError: k must be an integer >= 1, got 0
+    tt_ref.ArgumentValueError: k must be an integer >= 1, got 0
     """
     if isinstance(value, bool) or getattr(value, "dtype", None) is not None and getattr(value, "ndim", 0) != 0:
         raise ArgumentTypeError(f"{name} must be an integer, got {type(value).__name__}")
@@ -146,7 +146,7 @@ def check_real(
     >>> check_real("0.1", name="lr")
     Traceback (most recent call last):
     ...
-    tt_ref._backend._errors.ArgumentTypeError: lr must be a real number, got str
+    tt_ref.ArgumentTypeError: lr must be a real number, got str
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         if not (getattr(value, "shape", None) == () and hasattr(value, "__float__")):

@@ -232,7 +232,9 @@ def _peer_plan(regime, config, dim, n_train, methods):
             if eq_params == P or abs(eq_params - P) <= 0.05 * P:
                 plan.append(("ivf", P, "equal buckets and params"))
             else:
-                plan += [("ivf", P, "equal buckets"), ("ivf", min(eq_params, max(1, n_train // 8)), "equal params")]
+                cap = max(1, n_train // 8)
+                plan += [("ivf", P, "equal buckets"),
+                         ("ivf", min(eq_params, cap), "equal params" + (" (capped at N/8)" if eq_params > cap else ""))]
         if "hnsw" in methods:
             plan.append(("hnsw", None, "-"))
         return plan

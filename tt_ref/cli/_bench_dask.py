@@ -132,13 +132,14 @@ def dask_rows(path: str, n: int, dim: int, block: int):
     return da.concatenate(blocks, axis=0)
 
 
-def batch_traffic(index, Q, args) -> tuple[float, float]:
-    """``(bytes per batch, shards per query)``: what one query batch sends to the shards (their
-    work) and gets back (their top-k), and how many shards a query touches (mean)."""
+def batch_traffic(index, Q, args) -> tuple[float, float, float]:
+    """``(bytes per batch, shards per query, buckets per query)``: what one query batch sends to
+    the shards (their work) and gets back (their top-k), how many shards a query touches and
+    how many (query, bucket) entries it sends (means)."""
     from ..distributed._plan import plan_batch
 
     state = index.client.gather(index._state_future())
-    total, batches, touched, n_q = 0, 0, 0, 0
+    total, batches, touched, n_q, entries = 0, 0, 0, 0, 0
     for start in range(0, min(Q.shape[0], 4 * args.batch), args.batch):
         q = Q[start:start + args.batch]
         works = plan_batch(state, q, beam=args.beam, n_probe=args.n_probe,
@@ -148,8 +149,9 @@ def batch_traffic(index, Q, args) -> tuple[float, float]:
                 total += sum(a.nbytes for a in (work.rows, work.q, work.leaves, work.take, work.cols))
                 total += work.rows.shape[0] * args.k * (4 + 8 + 8 + 8)  # distances, ids, two tie keys back
                 touched += work.rows.shape[0]
+                entries += int(np.sum(np.asarray(work.take) > 0))
         batches, n_q = batches + 1, n_q + q.shape[0]
-    return total / max(batches, 1), touched / max(n_q, 1)
+    return total / max(batches, 1), touched / max(n_q, 1), entries / max(n_q, 1)
 
 
 def model_check(row, index, reference, Q, args) -> dict:
@@ -162,7 +164,7 @@ def model_check(row, index, reference, Q, args) -> dict:
     model = sizing_model(index.ntotal, index.dim, n_shards=index.n_shards, n_buckets=int(index.bucket_sizes().size),
                          n_candidates=int(round(stats["candidates_per_query"])), centres=int(stats["centres_per_query"]),
                          seconds_per_distance=per_distance, n_workers=row["workers"], k=args.k, batch=args.batch,
-                         shards_per_query=row["shards_per_query"],
+                         shards_per_query=row["shards_per_query"], buckets_per_query=row["buckets_per_query"],
                          scheduler_seconds_per_batch=max(row["batch_overhead_ms"], 0.0) / 1000.0)
     held = index.client.gather([index.client.submit(shard_nbytes, s, pure=False) for s in index._shards])
     return {"shard_bytes": max(held), "model_shard_bytes": model["shard_bytes"],
@@ -246,7 +248,7 @@ def bench_layout(client, cloud, layout, path, X, Q, reference, args) -> dict:
            "shard_vectors": [int(s) for s in index._ledger.shard_sizes.sum(axis=1)],
            "add_cpu_max": add_cpu[0], "add_cpu_total": add_cpu[1],
            "search_cpu_max": search_cpu[0] / args.repeat, "search_cpu_total": search_cpu[1] / args.repeat}
-    row["bytes_per_batch"], row["shards_per_query"] = batch_traffic(index, Q, args)
+    row["bytes_per_batch"], row["shards_per_query"], row["buckets_per_query"] = batch_traffic(index, Q, args)
     if reference:
         d_ref, i_ref = reference[1]
         row["identical_ids"] = float(np.mean(np.all(ids == i_ref, axis=1)))

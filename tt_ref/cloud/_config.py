@@ -75,7 +75,7 @@ class FitConfig:
     >>> FitConfig(steps=-1)
     Traceback (most recent call last):
     ...
-    tt_ref._backend._errors.ArgumentValueError: steps must be an integer >= 0, got -1
+    tt_ref.ArgumentValueError: steps must be an integer >= 0, got -1
     """
 
     alpha_fwd: float | None = None

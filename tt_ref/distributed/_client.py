@@ -43,7 +43,7 @@ def parse_scheduler(spec) -> tuple[str, object]:
     >>> parse_scheduler("local:0")
     Traceback (most recent call last):
     ...
-    tt_ref._backend._errors.ArgumentValueError: scheduler 'local:0' must start at least one worker (local:N, N >= 1)
+    tt_ref.ArgumentValueError: scheduler 'local:0' must start at least one worker (local:N, N >= 1)
     """
     if not isinstance(spec, str):
         raise ArgumentTypeError(f"scheduler must be a string ('local:N' or an address), got {type(spec).__name__}")

@@ -41,7 +41,8 @@ def centres_per_query(mode_sizes, beam: int) -> int:
 
 def sizing_model(n_vectors: int, dim: int, *, n_shards: int, n_buckets: int, n_candidates: int, centres: int,
                  seconds_per_distance: float, n_workers: int, itemsize: int = 4, k: int = 10, batch: int = 1000,
-                 shards_per_query: float | None = None, scheduler_seconds_per_batch: float = 0.0) -> dict:
+                 shards_per_query: float | None = None, buckets_per_query: float | None = None,
+                 scheduler_seconds_per_batch: float = 0.0) -> dict:
     """Memory, traffic and throughput of a sharded index (the module docstring says what is counted).
 
     Parameters
@@ -60,6 +61,10 @@ def sizing_model(n_vectors: int, dim: int, *, n_shards: int, n_buckets: int, n_c
         Bytes per number, neighbours per query, queries per batch.
     shards_per_query : float, optional
         Shards one query touches (measured; default ``min(S, probed buckets)``, the bound).
+    buckets_per_query : float, optional
+        (bucket, count, rank) entries one query sends: the buckets it probes (``n_probe``, or
+        measured; times the shards with layout ``"rows"``); default ``n_candidates / (N / P)
+        + 1`` (buckets of the mean size).
     scheduler_seconds_per_batch : float
         Time a batch spends outside the scans and the beam (scheduling, transfers; the
         measured per-batch overhead), added to each batch without overlap: the QPS is
@@ -88,7 +93,7 @@ def sizing_model(n_vectors: int, dim: int, *, n_shards: int, n_buckets: int, n_c
     per_vector = (dim + 1) * itemsize + 8 + 16
     shard = math.ceil(n_vectors / n_shards) * per_vector + (math.ceil(n_buckets / n_shards) + 1) * 8
     per_bucket = max(n_vectors / n_buckets, 1e-12)
-    buckets = n_candidates / per_bucket + 1
+    buckets = n_candidates / per_bucket + 1 if buckets_per_query is None else buckets_per_query
     touched = min(n_shards, buckets) if shards_per_query is None else shards_per_query
     out = batch * (touched * (dim * itemsize + 8) + buckets * _ENTRY_BYTES)
     back = batch * touched * k * _RESULT_BYTES

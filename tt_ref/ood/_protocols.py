@@ -43,7 +43,7 @@ def check_labels(labels, *, name: str = "labels") -> np.ndarray:
     >>> check_labels(np.array([0.5, 1.0]))
     Traceback (most recent call last):
     ...
-    tt_ref._backend._errors.ArgumentValueError: labels must be whole-number class labels, got 0.5 (a float that is not an integer)
+    tt_ref.ArgumentValueError: labels must be whole-number class labels, got 0.5 (a float that is not an integer)
     """
     try:
         values = np.asarray(to_numpy(labels))
