@@ -10,7 +10,6 @@ whole state and the call raises.
 
 from __future__ import annotations
 
-import math
 import time
 
 import numpy as np
@@ -18,7 +17,6 @@ import numpy as np
 from .._backend import (
     ArgumentValueError,
     InputError,
-    backend_name,
     check_choice,
     check_optional_int,
 )

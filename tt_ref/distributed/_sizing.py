@@ -8,8 +8,8 @@ merged shard at once (twice the shard). A query batch sends each shard it touche
 queries (``D`` numbers) and, per probed bucket, three int64 (bucket, count, rank), and
 gets back ``k`` results of 28 bytes (float32 distance, id, two tie keys). Time: the
 measured seconds per distance computation of the in-memory index (candidates plus centre
-distances, as ``last_search_stats`` counts them), spread over the workers, plus the
-measured per-batch overhead.
+distances, as ``last_search_stats`` counts them), spread over the workers, plus a fixed
+cost per shard visited and the measured per-batch overhead.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def centres_per_query(mode_sizes, beam: int) -> int:
 def sizing_model(n_vectors: int, dim: int, *, n_shards: int, n_buckets: int, n_candidates: int, centres: int,
                  seconds_per_distance: float, n_workers: int, itemsize: int = 4, k: int = 10, batch: int = 1000,
                  shards_per_query: float | None = None, buckets_per_query: float | None = None,
-                 scheduler_seconds_per_batch: float = 0.0) -> dict:
+                 scheduler_seconds_per_batch: float = 0.0, seconds_per_shard: float = 0.0) -> dict:
     """Memory, traffic and throughput of a sharded index (the module docstring says what is counted).
 
     Parameters
@@ -69,6 +69,10 @@ def sizing_model(n_vectors: int, dim: int, *, n_shards: int, n_buckets: int, n_c
         Time a batch spends outside the scans and the beam (scheduling, transfers; the
         measured per-batch overhead), added to each batch without overlap: the QPS is
         then a lower bound.
+    seconds_per_shard : float
+        Fixed cost of one shard's scan task part per batch, whatever its work (measured
+        about 13 ms on the 2-core machine of docs/results-scale-out.md); each worker pays
+        it for every shard it holds that the batch touches.
 
     Returns
     -------
@@ -98,8 +102,10 @@ def sizing_model(n_vectors: int, dim: int, *, n_shards: int, n_buckets: int, n_c
     out = batch * (touched * (dim * itemsize + 8) + buckets * _ENTRY_BYTES)
     back = batch * touched * k * _RESULT_BYTES
     per_query = (n_candidates + centres) * seconds
-    batch_seconds = batch * per_query / n_workers + check_real(scheduler_seconds_per_batch,
-                                                               name="scheduler_seconds_per_batch", minimum=0.0)
+    visits = min(n_shards, batch * touched) / n_workers
+    batch_seconds = (batch * per_query / n_workers
+                     + visits * check_real(seconds_per_shard, name="seconds_per_shard", minimum=0.0)
+                     + check_real(scheduler_seconds_per_batch, name="scheduler_seconds_per_batch", minimum=0.0))
     qps = batch / batch_seconds if batch_seconds > 0 else math.inf
     return {"bytes_per_vector": per_vector, "shard_bytes": shard, "insert_peak_bytes": 2 * shard,
             "state_bytes": n_buckets * (itemsize + 8), "buckets_per_query": buckets,
