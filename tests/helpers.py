@@ -64,3 +64,21 @@ def tt_specs(draw, max_ndim: int = 4, max_size: int = 4, max_rank: int = 3):
     ranks = tuple(draw(st.lists(st.integers(1, max_rank), min_size=d - 1, max_size=d - 1)))
     seed = draw(st.integers(0, 2**31 - 1))
     return shape, ranks, seed
+
+
+def point_cloud_configs(*, max_dim: int, max_mode: int, max_levels: int, max_rank: int, max_batch: int):
+    """Hypothesis strategy of ``(D, mode_sizes, max_rank, batch, seed)`` for random point-cloud cores."""
+    return st.tuples(
+        st.integers(1, max_dim),
+        st.lists(st.integers(1, max_mode), min_size=1, max_size=max_levels),
+        st.integers(1, max_rank),
+        st.integers(1, max_batch),
+        st.integers(0, 2**31 - 1),
+    )
+
+
+def random_point_cloud_cores(rng, dim: int, mode_sizes, max_rank: int) -> list[np.ndarray]:
+    """Float64 point-cloud cores ``(D, n_1, r_1), ..., (r_{k-1}, n_k, 1)`` with random ranks up to ``max_rank``."""
+    ranks = [int(rng.integers(1, max_rank + 1)) for _ in mode_sizes[1:]]
+    left, right = [dim] + ranks, ranks + [1]
+    return [rng.normal(size=(a, n, b)) for a, n, b in zip(left, mode_sizes, right)]

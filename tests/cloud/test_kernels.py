@@ -5,27 +5,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import eps_of, rel_err, to_np, to_xp
+from helpers import eps_of, point_cloud_configs, random_point_cloud_cores, rel_err, to_np, to_xp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tt_ref.cloud._kernels as kernels
 
-clouds = st.tuples(
-    st.integers(1, 5),  # D
-    st.lists(st.integers(1, 5), min_size=1, max_size=4),  # mode sizes
-    st.integers(1, 3),  # max rank
-    st.integers(1, 12),  # batch
-    st.integers(0, 2**31 - 1),  # seed
-)
+clouds = point_cloud_configs(max_dim=5, max_mode=5, max_levels=4, max_rank=3, max_batch=12)
 
 
 def draw(config):
     dim, mode_sizes, max_rank, batch, seed = config
     rng = np.random.default_rng(seed)
-    ranks = [int(rng.integers(1, max_rank + 1)) for _ in mode_sizes[1:]]
-    left, right = [dim] + ranks, ranks + [1]
-    cores = [rng.normal(size=(a, n, b)) for a, n, b in zip(left, mode_sizes, right)]
+    cores = random_point_cloud_cores(rng, dim, mode_sizes, max_rank)
     multi = np.stack([rng.integers(0, n, size=batch) for n in mode_sizes], axis=1)
     return cores, multi, rng
 

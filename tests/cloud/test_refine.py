@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import eps_of, to_np, to_xp
+from helpers import eps_of, point_cloud_configs, random_point_cloud_cores, to_np, to_xp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,21 +21,13 @@ from tt_ref.cloud._refine import (
     solve_core,
 )
 
-problems = st.tuples(
-    st.integers(1, 4),  # D
-    st.lists(st.integers(1, 4), min_size=1, max_size=3),  # mode sizes
-    st.integers(1, 3),  # max rank
-    st.integers(1, 40),  # rows
-    st.integers(0, 2**31 - 1),  # seed
-)
+problems = point_cloud_configs(max_dim=4, max_mode=4, max_levels=3, max_rank=3, max_batch=40)
 
 
 def draw(config):
     dim, mode_sizes, max_rank, n_rows, seed = config
     rng = np.random.default_rng(seed)
-    ranks = [int(rng.integers(1, max_rank + 1)) for _ in mode_sizes[1:]]
-    left, right = [dim] + ranks, ranks + [1]
-    cores = [rng.normal(size=(a, n, b)) for a, n, b in zip(left, mode_sizes, right)]
+    cores = random_point_cloud_cores(rng, dim, mode_sizes, max_rank)
     X = rng.normal(size=(n_rows, dim))
     multi = np.stack([rng.integers(0, n, size=n_rows) for n in mode_sizes], axis=1)
     return cores, X, multi

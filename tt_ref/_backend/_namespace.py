@@ -104,8 +104,7 @@ def resolve_dtype(dtype: Any, xp, *, name: str = "dtype"):
     """Map ``"float32"``, ``numpy.float32`` or ``xp.float32`` (same for 64) to ``xp``'s dtype."""
     if dtype is None:
         return xp.float64
-    label = getattr(dtype, "__name__", None) or str(dtype)
-    label = label.rsplit(".", 1)[-1].replace("'", "").replace(">", "")
+    label = dtype_name(dtype)
     # Names first: comparing one library's dtype object with another's warns (array_api_strict).
     for candidate in ("float64", "float32"):
         if label == candidate:
@@ -244,9 +243,15 @@ def _read_together(values, dtype_name: str) -> list:
     return to_numpy(xp.stack([xp.astype(xp.reshape(v, ()), dtype) for v in values])).tolist()
 
 
-def _dtype_label(dtype) -> str:
+def dtype_name(dtype) -> str:
+    """The plain name of a dtype of any backend (``"float32"`` for ``numpy.float32``,
+    ``array_api_strict.float32``, ``cupy.dtype('float32')`` or the string itself)."""
     label = getattr(dtype, "__name__", None) or str(dtype)
-    label = label.rsplit(".", 1)[-1].replace("'", "").replace(">", "")
+    return label.rsplit(".", 1)[-1].replace("'", "").replace(">", "")
+
+
+def _dtype_label(dtype) -> str:
+    label = dtype_name(dtype)
     if label not in ("float32", "float64"):
         raise ArgumentTypeError(f"dtype must be float32 or float64, got {dtype!r}")
     return label

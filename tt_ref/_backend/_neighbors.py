@@ -23,7 +23,7 @@ import numpy as np
 
 from ._errors import ArgumentValueError
 from ._kernels import topk_smallest
-from ._namespace import array_namespace, to_floats, work_elements
+from ._namespace import array_namespace, dtype_name, to_floats, work_elements
 from ._validation import as_point_sets, check_int, check_optional_int
 
 __all__ = [
@@ -47,8 +47,7 @@ __all__ = [
 # --------------------------------------------------------------------------- powers of two
 def finfo(dtype) -> np.finfo:
     """NumPy's ``finfo`` of a float dtype of any backend (float32 or float64)."""
-    name = getattr(dtype, "__name__", None) or str(dtype)
-    return np.finfo(np.dtype(name.rsplit(".", 1)[-1].replace("'", "").replace(">", "")))
+    return np.finfo(np.dtype(dtype_name(dtype)))
 
 
 def host_pow2_scale(amax: float) -> float:

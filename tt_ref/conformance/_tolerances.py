@@ -16,6 +16,8 @@ import math
 
 import numpy as np
 
+from .._backend import dtype_name
+
 __all__ = ["C", "TOLERANCES", "unit_of", "k_evaluate", "k_truncation", "k_orthogonalize", "k_dot", "k_matvec",
            "k_decode", "k_knn"]
 
@@ -77,8 +79,7 @@ TOLERANCES = {
 
 def unit_of(dtype) -> float:
     """Machine epsilon of a float dtype (any spelling NumPy understands)."""
-    name = getattr(dtype, "__name__", None) or str(dtype)
-    return float(np.finfo(np.dtype(name.rsplit(".", 1)[-1])).eps)
+    return float(np.finfo(np.dtype(dtype_name(dtype))).eps)
 
 
 def k_evaluate(ranks) -> int:

@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from .._backend import (
+    dtype_name,
     ArgumentValueError,
     InputError,
     check_choice,
@@ -281,7 +282,7 @@ class ShardedIndex:
 
     # ------------------------------------------------------------------ internals
     def _dtype_name(self) -> str:
-        return str(self.cloud.dtype).rsplit(".", 1)[-1]
+        return dtype_name(self.cloud.dtype)
 
     def _require_trained(self) -> None:
         if not self.is_trained:

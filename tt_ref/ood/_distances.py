@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from .._backend import ArgumentValueError, to_numpy, topk_smallest, work_elements
+from .._backend import ArgumentValueError, dtype_name, to_numpy, topk_smallest, work_elements
 
 __all__ = ["row_max_abs", "safe_exponent_limit", "kth_smallest_distances", "index_kth_distances"]
 
@@ -69,7 +69,7 @@ def _times_power_of_two(x, exponents: np.ndarray, *, xp):
 
 
 def _np_dtype(dtype) -> np.dtype:
-    return np.dtype(str(dtype).rsplit(".", 1)[-1])
+    return np.dtype(dtype_name(dtype))
 
 
 def kth_smallest_distances(X, bank, k: int, *, xp, chunk_size: int | None, x_max: np.ndarray, bank_max: float):

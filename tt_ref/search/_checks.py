@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._backend import (
+    dtype_name,
     ArgumentTypeError,
     ArgumentValueError,
     array_namespace,
@@ -95,4 +96,4 @@ def check_fit_options(options) -> dict:
 
 def itemsize(dtype) -> int:
     """Bytes per element of a floating dtype of any backend."""
-    return np.dtype(str(dtype).rsplit(".", 1)[-1]).itemsize
+    return np.dtype(dtype_name(dtype)).itemsize

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from .._backend import ArgumentValueError, MissingDependencyError, to_numpy
+from .._backend import ArgumentValueError, MissingDependencyError, dtype_name, to_numpy
 
 __all__ = ["check_faiss_scan", "scan_faiss"]
 
@@ -32,7 +32,7 @@ def check_faiss_scan(backend: str, dtype, *, filtered: bool, n_candidates) -> No
     """Refuse ``scan="faiss"`` where it cannot run as the NumPy path does: another backend or
     dtype, faiss missing, or ``allow`` with ``n_candidates`` (faiss's ``max_codes`` then
     counts the allowed vectors only, the NumPy path every vector of the buckets it scans)."""
-    if backend != "numpy" or str(dtype).rsplit(".", 1)[-1] != "float32":
+    if backend != "numpy" or dtype_name(dtype) != "float32":
         raise ArgumentValueError(f"scan='faiss' needs a float32 NumPy index, this one is {dtype} on {backend}")
     if filtered and n_candidates is not None:
         raise ArgumentValueError("scan='faiss' with allow needs n_probe (not n_candidates); or use scan='lists'")
