@@ -1,5 +1,6 @@
 """Least-squares refinement of a TT point cloud (specs/fit.md §Refinement): the exact core solve, the
-assignment, the repair of unused slabs, and the sweeps, which never increase the quantization error."""
+assignment, the repair of unused slabs, the pull of empty leaves, and the sweeps, which never increase
+their objective."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tt_ref.cloud._fit import fit_point_cloud
 from tt_ref.cloud._point_cloud import TTPointCloud
 from tt_ref.cloud._refine import (
     assign_nearest,
+    empty_leaf_targets,
     quantization_errors,
     refine_cores,
     repair_empty_slabs,
@@ -89,6 +91,49 @@ def test_core_solve_never_increases_the_error(xp, dtype, config, ridge):
         assert after <= before + 1e3 * eps_of(dtype) * (before + float((X**2).sum()))
 
 
+@settings(max_examples=15)
+@given(problems, st.integers(0, 2**31))
+def test_weighted_solve_equals_the_solve_on_repeated_rows(xp, config, weight_seed):
+    """§Empty leaves: a row of weight w counts as w copies of itself (integer weights, float64)."""
+    cores, X, multi = draw(config)
+    weights = np.random.default_rng(weight_seed).integers(1, 4, size=X.shape[0])
+    repeat = np.repeat(np.arange(X.shape[0]), weights)
+    cs = tuple(to_xp(c, xp, "float64") for c in cores)
+    for j in range(len(cores)):
+        weighted = solve_core(cs, j, to_xp(X, xp, "float64"), to_xp(multi, xp), 1e-6, xp,
+                              weights=to_xp(weights, xp, "float64"))
+        repeated = solve_core(cs, j, to_xp(X[repeat], xp, "float64"), to_xp(multi[repeat], xp), 1e-6, xp)
+        if weighted is None:
+            assert repeated is None
+            continue
+        # Both minimize the same quadratic (the same proximal term too): compare its values, which
+        # are well conditioned, not the solutions, which are not when a slab's system is near-singular.
+        Xr, mr = to_xp(X[repeat], xp, "float64"), to_xp(multi[repeat], xp)
+        at_weighted = total_error(cs[:j] + (weighted,) + cs[j + 1:], Xr, mr, xp)
+        at_repeated = total_error(cs[:j] + (repeated,) + cs[j + 1:], Xr, mr, xp)
+        scale = float((X[repeat] ** 2).sum()) + total_error(cs, Xr, mr, xp) + 1.0
+        assert abs(at_weighted - at_repeated) <= 1e4 * eps_of("float64") * scale
+
+
+@settings(max_examples=15)
+@given(problems)
+def test_empty_leaf_targets_are_the_unused_leaves_and_their_nearest_rows(xp, dtype, config):
+    """§Empty leaves: exactly the leaves no row is assigned to, each with its exact nearest row."""
+    cores, X, multi = draw(config)
+    mode_sizes = tuple(c.shape[1] for c in cores)
+    cs, Xx = tuple(to_xp(c, xp, dtype) for c in cores), to_xp(X, xp, dtype)
+    leaves, targets = empty_leaf_targets(cs, Xx, to_xp(multi, xp), xp)
+    used = set(np.ravel_multi_index(tuple(multi.T), mode_sizes).tolist())
+    expected = sorted(set(range(int(np.prod(mode_sizes)))) - used)
+    got = np.ravel_multi_index(tuple(to_np(leaves).T), mode_sizes).tolist() if expected else []
+    assert got == expected and to_np(targets).shape == (len(expected), X.shape[1])
+    if expected:
+        points = to_np(TTPointCloud._from_cores(cs).all_points()).astype(np.float64)[expected]
+        d2 = ((points[:, None, :] - to_np(Xx).astype(np.float64)[None, :, :]) ** 2).sum(-1)
+        chosen = ((points - to_np(targets).astype(np.float64)) ** 2).sum(-1)
+        assert np.all(chosen <= d2.min(axis=1) + 1e3 * eps_of(dtype) * (1 + d2.max()))
+
+
 def test_unused_slab_stays_where_it_is(xp, dtype):
     """§Refinement: a slab no row uses is kept (the proximal term with A_i = 0)."""
     rng = np.random.default_rng(0)
@@ -160,16 +205,35 @@ def test_repair_keeps_the_cloud_valid_and_uses_every_slab(xp, dtype, config):
 # --------------------------------------------------------------------------- the sweeps
 @pytest.mark.parametrize("repair", [False, True])
 def test_sweeps_never_increase_the_quantization_error(xp, dtype, repair):
-    """§Refinement: the mean squared distance to the assigned point never grows from sweep to sweep."""
+    """§Refinement: without the pull, the mean squared distance to the assigned point never grows."""
     rng = np.random.default_rng(1)
     X = np.concatenate([c + 0.3 * rng.normal(size=(60, 3)) for c in rng.normal(size=(6, 3)) * 3])
     cloud = TTPointCloud.random(3, (4, 3, 2), (3, 2), seed=2, dtype=dtype, backend=backend_name(xp))
-    config = FitConfig(repair=repair)
+    config = FitConfig(repair=repair, empty_pull=0.0)
     cores, info = refine_cores(cloud.cores, to_xp(X, xp, dtype), 4, config, np.random.default_rng(0), xp)
     history = info["quantization"]
     assert len(history) == 5 and all(b <= a for a, b in zip(history, history[1:]))
     assert history[-1] < 0.5 * history[0]
     assert all(np.all(np.isfinite(to_np(c))) for c in cores)
+
+
+@pytest.mark.parametrize("pull", [0.5, 1.0, 4.0])
+def test_pull_never_increases_a_sweeps_objective_and_empties_fewer_leaves(xp, dtype, pull):
+    """§Empty leaves: each sweep's weighted objective never grows; fewer leaves end empty than without."""
+    rng = np.random.default_rng(3)
+    X = np.concatenate([c + 0.2 * rng.normal(size=(40, 4)) for c in rng.normal(size=(12, 4)) * 3])
+    cloud = TTPointCloud.random(4, (8, 8), (3,), seed=4, dtype=dtype, backend=backend_name(xp))
+    runs = {}
+    for weight in (0.0, pull):
+        cores, info = refine_cores(cloud.cores, to_xp(X, xp, dtype), 4, FitConfig(empty_pull=weight),
+                                   np.random.default_rng(0), xp)
+        assert all(np.all(np.isfinite(to_np(c))) for c in cores)
+        assert len(info["objective"]) == 4 and len(info["empty_leaves"]) == 5
+        tolerance = 1e3 * eps_of(dtype)
+        assert all(after <= before * (1 + tolerance) for before, after in info["objective"])
+        runs[weight] = info
+    assert runs[0.0]["empty_leaves"][0] == runs[pull]["empty_leaves"][0] > 0
+    assert runs[pull]["empty_leaves"][-1] < runs[0.0]["empty_leaves"][-1]
 
 
 def test_fit_with_refinement_is_deterministic_and_better(xp, dtype):
@@ -178,8 +242,10 @@ def test_fit_with_refinement_is_deterministic_and_better(xp, dtype):
     X = np.concatenate([c + 0.5 * rng.normal(size=(100, 4)) for c in rng.normal(size=(8, 4)) * 4]).astype(dtype)
     options = dict(batch_size=128, steps=20, seed=1, progress=False)
     plain = fit_point_cloud(X, (4, 4), (3,), refine_sweeps=0, **options)
-    refined = fit_point_cloud(to_xp(X, xp), (4, 4), (3,), refine_sweeps=3, repair=True, refine_rows=300, **options)
-    again = fit_point_cloud(X, (4, 4), (3,), refine_sweeps=3, repair=True, refine_rows=300, **options)
+    refined = fit_point_cloud(to_xp(X, xp), (4, 4), (3,), refine_sweeps=3, repair=True, refine_rows=300,
+                              empty_pull=0.0, **options)
+    again = fit_point_cloud(X, (4, 4), (3,), refine_sweeps=3, repair=True, refine_rows=300, empty_pull=0.0,
+                            **options)
     history = refined.refinement["quantization"]
     assert refined.refinement["rows"] == 300 and len(history) == 4
     assert all(b <= a for a, b in zip(history, history[1:])) and history[-1] < history[0]

@@ -103,8 +103,12 @@ def build(config: TTConfig, base, train, fit_options: dict, seed: int, xp_sync=N
     return index, fit, add
 
 
-def measure(index, config: TTConfig, fit, add, queries, true_ids, k, beams, candidates, xp_sync=None):
-    """Search rows over ``beams x candidates`` and the index's bucket figures and 1-recall@R."""
+def measure(index, config: TTConfig, fit, add, queries, true_ids, k, beams, candidates, xp_sync=None, scan="auto"):
+    """Search rows over ``beams x candidates`` and the index's bucket figures and 1-recall@R.
+
+    ``scan`` is ``TTIndex.search``'s (``"faiss"``: faiss scans the TT buckets; the ids
+    are those of the NumPy path).
+    """
     stats = index.stats()
     n_base = int(stats["ntotal"])
     build_cpu, build_wall = fit.cpu + add.cpu, fit.wall + add.wall
@@ -116,10 +120,11 @@ def measure(index, config: TTConfig, fit, add, queries, true_ids, k, beams, cand
     n_q = queries.shape[0]
     for beam in beams:
         for n_cand in sorted({min(int(c), n_base) for c in candidates}):
-            clock = Clock(lambda: index.search(queries, k, beam=beam, n_candidates=n_cand), xp_sync)
+            clock = Clock(lambda: index.search(queries, k, beam=beam, n_candidates=n_cand, scan=scan), xp_sync)
             rows.append(make_row(**common, search=f"beam={beam} cand={n_cand}",
                                  recall=recall_at_k(to_numpy(clock.out[1]), true_ids, k), **clock.qps(n_q),
-                                 distances_per_query=index.last_search_stats["distance_computations_per_query"]))
+                                 distances_per_query=index.last_search_stats["distance_computations_per_query"],
+                                 scan=scan))
             if sweep_done(rows[-1]["recall"], clock.cpu):
                 break
     # 1-recall@R: the exact re-rank of R candidates puts the true neighbour first when it is

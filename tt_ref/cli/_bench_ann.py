@@ -73,6 +73,9 @@ def register(subparsers) -> None:
     add("--probes", default=None, help=f"IVF-regime nprobe list (default {_SWEEPS['probes'][0]})")
     add("--fine-probes", default=None, help=f"fine-regime nprobe list (default {_SWEEPS['fine_probes'][0]})")
     add("--efs", default=None, help=f"hnswlib ef list (default {_SWEEPS['efs'][0]})")
+    add("--scan", default="auto", choices=("auto", "lists", "gather", "faiss"),
+        help="how the TT index scans its buckets (TTIndex.search's scan; faiss: faiss scans the TT buckets; "
+             "default auto, the NumPy reference path)")
     add("--rcq-beam-factor", type=float, default=4.0, help="ResidualCoarseQuantizer beam / nprobe (default 4)")
     add("--quick", action="store_true", help="short sweeps and a short fit: a smoke run")
     add("--seed", type=int, default=0, help="seed of the split, the samples and the fits (default 0)")
@@ -286,7 +289,7 @@ def _run_regime(config, args, methods, wl, x_data, fit_options, sync, log):
         log(f"{regime} regime: TT {config.label} ({config.n_params:,} parameters) fitted in {fit.cpu:.1f} CPU s, "
             f"filled in {add.cpu:.1f} CPU s")
         r, i = tt.measure(index, config, fit, add, x_queries, wl.true_ids, wl.k, _sweep(args, "beams"),
-                          _candidates(args, wl.base.shape[0]), sync)
+                          _candidates(args, wl.base.shape[0]), sync, scan=args.scan)
         rows, infos = rows + r, infos + i
     for kind, size, match in _peer_plan(regime, config, dim, wl.train.shape[0], methods):
         r, i = _run_peer(kind, size, match, regime, wl, args)
@@ -351,7 +354,7 @@ def run(args) -> int:
             rows, infos = rows + r, infos + i
     report.mark_pareto(rows)
     entries = report.summary(rows, infos)
-    goals = report.targets(rows, infos, args.k, args.backend)
+    goals = report.targets(rows, infos, args.k, args.backend, scan=args.scan)
     for title, text in (("Indexes: buckets, 1-recall@R (true neighbour among the first R vectors visited), size",
                          report.index_table(infos)),
                         (f"At recall@{args.k} >= {report.TARGET_RECALL} (ratios to faiss)",

@@ -59,6 +59,10 @@ class FitConfig:
     repair : bool
         Re-seed the slabs no assigned row uses (empty prefixes and empty mode
         indices) from the heaviest ones before each sweep.
+    empty_pull : float
+        Weight of the pull of each empty leaf (a TT point no assigned row is nearest
+        to) toward its nearest row in each sweep (>= 0; 0 = none): without it, those
+        points drift to where no data is (specs/fit.md §Empty leaves).
     refine_ridge : float
         Proximal weight of each least-squares solve, relative to the mean diagonal of
         its normal matrix (>= 0; keeps near-singular solves close to the current core).
@@ -89,6 +93,7 @@ class FitConfig:
     refine_sweeps: int = 5
     refine_rows: int | None = None
     repair: bool = True
+    empty_pull: float = 0.0
     refine_ridge: float = 1e-6
     init_sweeps: int = 0
 
@@ -107,6 +112,7 @@ class FitConfig:
         check(self, "refine_sweeps", check_int(self.refine_sweeps, name="refine_sweeps", minimum=0))
         check(self, "refine_rows", check_optional_int(self.refine_rows, name="refine_rows", minimum=1))
         check(self, "refine_ridge", check_real(self.refine_ridge, name="refine_ridge", minimum=0.0))
+        check(self, "empty_pull", check_real(self.empty_pull, name="empty_pull", minimum=0.0))
         if not isinstance(self.repair, bool):
             raise ArgumentTypeError(f"repair must be True or False, got {type(self.repair).__name__}")
         if isinstance(self.init, str):

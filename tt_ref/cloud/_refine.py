@@ -14,6 +14,12 @@ point; neither step can increase the error (each solve is checked, and rejected 
 floating-point result is worse; a row changes point only for a strictly nearer one).
 Slabs no row uses (empty prefixes of level 1, unused mode indices) are re-seeded
 before a sweep so that the row of largest error in the heaviest slabs is captured.
+
+Points no row is assigned to (empty leaves) are not constrained by that error and drift
+to where no data is. With ``empty_pull = w > 0`` each sweep adds, for every empty leaf
+``p``, the term ``w ||x_nn(p) - y(p)||^2`` toward its nearest row: the same least
+squares with ``w``-weighted pseudo-rows, so each solve still minimizes the sweep's
+objective exactly and never increases it (the rows' own error may then rise a little).
 Specification: ``specs/fit.md`` §Refinement.
 """
 
@@ -25,17 +31,20 @@ import time
 import numpy as np
 
 from .._backend import random_choice, scatter_add, to_floats, to_numpy
+from .._backend._neighbors import nearest_neighbors
 from ._kernels import (
     _decode_multi,
     _flat_to_multi,
     _gather_slabs,
     _left_partials,
+    _multi_to_flat,
     _outer_scatter,
     _right_partials,
 )
 from ._point_cloud import TTPointCloud
 
-__all__ = ["refine_cores", "assign_nearest", "quantization_errors", "solve_core", "repair_empty_slabs"]
+__all__ = ["refine_cores", "assign_nearest", "quantization_errors", "solve_core", "repair_empty_slabs",
+           "empty_leaf_targets"]
 
 # Rows per block in the accumulations (bounds the (rows x a x c) intermediates).
 _BLOCK_ENTRIES = 1 << 22
@@ -186,8 +195,11 @@ def _kron_normal(cores, j, multi, rights, xp):
     return xp.stack(out, axis=0)
 
 
-def solve_core(cores, j, X, multi, ridge, xp):
-    """Core ``j`` minimizing ``sum_b ||x_b - y(multi[b])||^2`` with the others fixed.
+def solve_core(cores, j, X, multi, ridge, xp, weights=None):
+    """Core ``j`` minimizing ``sum_b w_b ||x_b - y(multi[b])||^2`` with the others fixed.
+
+    ``weights`` (B,), non-negative, default all ones: a weighted row counts as ``w_b``
+    copies of itself (its row and suffix vector are scaled by ``sqrt(w_b)`` in the sums).
 
     Each slab solves ``(A_i + lambda_i I) g = rhs_i + lambda_i g_0`` (a proximal ridge
     toward the current slab ``g_0``, ``lambda_i = ridge * mean diag(A_i)`` plus a floor that
@@ -200,6 +212,9 @@ def solve_core(cores, j, X, multi, ridge, xp):
     Xw = xp.astype(X, xp.float64)
     a, n, c = (int(s) for s in wide[j].shape)
     rights = _right_partials(wide, multi, xp)[j]  # (B, c)
+    if weights is not None:
+        root = xp.sqrt(xp.astype(weights, xp.float64))[:, None]
+        rights, Xw = rights * root, Xw * root
     if j == 0:
         gram = _scatter_outer((c, n, c), multi[:, 0], rights, rights, xp)  # (c, n, c)
         rhs = _scatter_outer((a, n, c), multi[:, 0], Xw, rights, xp)  # (D, n, c)
@@ -324,16 +339,54 @@ def _targeted_slabs(cores, j, rows_x, rows_multi, xp):
     return xp.astype(base + xp.permute_dims(step[:, :, None] * (rights / norms)[:, None, :], (1, 0, 2)), dtype)
 
 
+# --------------------------------------------------------------------------- empty leaves
+def empty_leaf_targets(cores, X, multi, xp):
+    """The leaves no row of ``X`` is assigned to, and the nearest row of each.
+
+    Returns ``(leaf_multi, target_rows)``, shapes (E, k) and (E, D) (E = 0 when every
+    leaf holds a row). The nearest row is exact (ties to the smaller row index), found
+    from the decoded points of the empty leaves only.
+    """
+    mode_sizes = tuple(int(c.shape[1]) for c in cores)
+    n_points = math.prod(mode_sizes)
+    flat = to_numpy(_multi_to_flat(multi, mode_sizes, xp))
+    empty = np.flatnonzero(np.bincount(flat, minlength=n_points) == 0)
+    leaf_multi = _flat_to_multi(xp.asarray(empty.astype(np.int64)), mode_sizes, xp)
+    if empty.size == 0:
+        return leaf_multi, X[:0, :]
+    points = _decode_multi(cores, leaf_multi, xp)
+    _, nearest = nearest_neighbors(points, X, 1, check_values=False)
+    return leaf_multi, xp.take(X, nearest[:, 0], axis=0)
+
+
+def _sweep_problem(cores, rows, multi, weight, xp):
+    """Rows, multi-indices and weights of one sweep's least squares (rows plus empty-leaf pulls)."""
+    ones = xp.ones((int(rows.shape[0]),), dtype=rows.dtype)
+    if weight <= 0:
+        return rows, multi, ones, 0
+    leaf_multi, targets = empty_leaf_targets(cores, rows, multi, xp)
+    n_empty = int(leaf_multi.shape[0])
+    if n_empty == 0:
+        return rows, multi, ones, 0
+    pulls = xp.full((n_empty,), weight, dtype=rows.dtype)
+    return (xp.concat([rows, targets], axis=0), xp.concat([multi, xp.astype(leaf_multi, multi.dtype)], axis=0),
+            xp.concat([ones, pulls]), n_empty)
+
+
 # --------------------------------------------------------------------------- the sweeps
 def refine_cores(cores, work, sweeps, config, rng, xp):
     """``sweeps`` Lloyd sweeps on (a subsample of) ``work``; returns ``(cores, info)``.
 
-    ``config`` gives ``refine_rows`` (a subsample drawn from ``rng``), ``repair`` and
-    ``refine_ridge``.
+    ``config`` gives ``refine_rows`` (a subsample drawn from ``rng``), ``repair``,
+    ``empty_pull`` and ``refine_ridge``.
 
     ``info["quantization"]`` holds the mean squared distance of the rows to their
-    assigned point before the first sweep and after each one (never increasing);
-    ``info["rejected"]`` counts the core solves whose result was worse and was dropped.
+    assigned point before the first sweep and after each one (never increasing when
+    ``empty_pull == 0``); ``info["objective"]`` holds each sweep's weighted objective
+    before and after its core solves (never increasing within a sweep);
+    ``info["empty_leaves"]`` the leaves no row is assigned to before each sweep and at
+    the end; ``info["rejected"]`` counts the core solves whose result was worse and was
+    dropped.
     """
     start = time.perf_counter()
     n_rows = int(work.shape[0])
@@ -343,24 +396,36 @@ def refine_cores(cores, work, sweeps, config, rng, xp):
     multi = assign_nearest(cores, rows, xp)
     errors = quantization_errors(cores, rows, multi, xp)
     history = [to_floats(xp.mean(errors))[0]]
-    info = {"quantization": history, "repaired": 0, "rejected": 0, "rows": int(rows.shape[0])}
+    info = {"quantization": history, "objective": [], "empty_leaves": [], "repaired": 0, "rejected": 0,
+            "rows": int(rows.shape[0])}
     for _ in range(sweeps):
         if config.repair:
             cores, multi, errors, repaired = repair_empty_slabs(cores, rows, multi, errors, xp)
             info["repaired"] += repaired
-        current = to_floats(xp.sum(errors))[0]
+        problem_rows, problem_multi, weights, n_empty = _sweep_problem(cores, rows, multi, config.empty_pull, xp)
+        info["empty_leaves"].append(n_empty if config.empty_pull > 0 else _count_empty(cores, multi, xp))
+        current = before = to_floats(xp.sum(weights * quantization_errors(cores, problem_rows, problem_multi, xp)))[0]
         for j in range(len(cores)):
-            core = solve_core(cores, j, rows, multi, config.refine_ridge, xp)
+            core = solve_core(cores, j, problem_rows, problem_multi, config.refine_ridge, xp,
+                              weights=None if n_empty == 0 else weights)
             if core is None:
                 continue
             trial = tuple(cores[:j]) + (core,) + tuple(cores[j + 1:])
-            trial_errors = quantization_errors(trial, rows, multi, xp)
-            value = to_floats(xp.sum(trial_errors))[0]
+            value = to_floats(xp.sum(weights * quantization_errors(trial, problem_rows, problem_multi, xp)))[0]
             if math.isfinite(value) and value <= current:
-                cores, errors, current = trial, trial_errors, value
+                cores, current = trial, value
             else:
                 info["rejected"] += 1
+        info["objective"].append((before, current))
+        errors = quantization_errors(cores, rows, multi, xp)
         multi, errors = _keep_nearer(cores, rows, multi, assign_nearest(cores, rows, xp), xp)
         history.append(to_floats(xp.mean(errors))[0])
+    info["empty_leaves"].append(_count_empty(cores, multi, xp))
     info["seconds"] = time.perf_counter() - start
     return tuple(cores), info
+
+
+def _count_empty(cores, multi, xp) -> int:
+    mode_sizes = tuple(int(c.shape[1]) for c in cores)
+    used = np.unique(to_numpy(_multi_to_flat(multi, mode_sizes, xp))).size
+    return math.prod(mode_sizes) - used

@@ -28,7 +28,7 @@ from .._backend import (
 from ._assign import assign_buckets
 from ._beam import BeamTables, centre_sq_distances
 from ._checks import check_fit_options, check_ranks, check_search_arguments, check_vectors, is_auto, itemsize
-from ._config import check_index_memory, chunk_budget, resolve_config
+from ._config import INDEX_FIT_DEFAULTS, check_index_memory, chunk_budget, resolve_config
 from ._faiss import check_faiss_scan
 from ._lists import InvertedLists, bucket_stats
 from ._persist import FORMAT_TAG, FORMAT_VERSION, load_index, save_index
@@ -67,7 +67,8 @@ class TTIndex:
         Seed of the training sample and of the fit.
     fit_options : dict, optional
         Keywords of :func:`tt_ref.cloud.fit_point_cloud` (``steps``, ``lr``, ``progress``
-        ...); saved with the index.
+        ...); saved with the index. They override the index's own fit defaults,
+        ``INDEX_FIT_DEFAULTS`` (``empty_pull=1.0``: empty leaves pulled toward data).
 
     Attributes
     ----------
@@ -173,7 +174,8 @@ class TTIndex:
         if self.train_size is not None and self.train_size < X.shape[0]:
             X = xp.take(X, random_choice(self.seed, X.shape[0], self.train_size, xp=xp), axis=0)
         start = time.perf_counter()
-        self.fit_result = fit_point_cloud(X, mode_sizes, ranks, seed=self.seed, **self.fit_options)
+        options = {**INDEX_FIT_DEFAULTS, **self.fit_options}
+        self.fit_result = fit_point_cloud(X, mode_sizes, ranks, seed=self.seed, **options)
         self.train_seconds = time.perf_counter() - start
         cloud = self.fit_result.cloud
         lists = InvertedLists(self.n_buckets, self.dim, cloud.dtype, xp=xp, next_id=old.next_id if old else 0)
