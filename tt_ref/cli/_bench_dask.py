@@ -7,6 +7,9 @@ throughput, the per-batch overhead (one-query batches against the in-memory sear
 the same queries), the bytes a batch sends to the shards, and whether the ids are those
 of the in-memory ``TTIndex`` on the same cloud and vectors. Speed-ups are against the
 first scheduler of the list. ``docs/results-scale-out.md`` holds the numbers.
+
+Ctrl-C stops after the (scheduler, layout) row in progress: the finished rows are printed
+and written with an ``interrupted`` mark, exit status 130.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import time
 import numpy as np
 
 from .._backend import ArgumentValueError
-from ._common import check_outputs, choice_list, int_list, log, pin_threads, write_json_output
+from ._common import INTERRUPTED_NOTE, InterruptWatch, check_outputs, choice_list, int_list, log, pin_threads, \
+    write_json_output
 from ._report import format_table
 
 FORMAT = "tt_ref.bench_dask"
@@ -289,31 +293,45 @@ def _reference(cloud, X, Q, args):
     return index, result, {"add_s": add_s, "qps": Q.shape[0] / search_s, "search_s": search_s}
 
 
-def run(args) -> int:
+def _bench(args, base, Q, rows: list, found: dict, watch) -> None:
+    """One row per (scheduler, layout), appended to ``rows``; the cloud, its fit seconds and the
+    in-memory reference go into ``found`` (all kept when Ctrl-C stops the run)."""
     from ..distributed import connect
 
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "base.npy")
+        np.save(path, base)
+        for spec in args.scheduler:
+            with connect(spec) as client:
+                if "cloud" not in found:
+                    cloud, train_s = _cloud(client, path, base, args)
+                    found.update(cloud=cloud, train_s=train_s)
+                    log(f"cloud: mode sizes {cloud.mode_sizes}, ranks {cloud.ranks}"
+                        + (f", fitted in {train_s:.1f} s" if train_s is not None else f", read from {args.cloud}"))
+                    if not args.no_reference:
+                        found["reference"] = _reference(cloud, base, Q, args)
+                    watch.checkpoint()
+                for layout in args.layout:
+                    log(f"{spec}, layout {layout} ...")
+                    rows.append({"scheduler": spec, **bench_layout(client, found["cloud"], layout, path, base, Q,
+                                                                  found.get("reference"), args)})
+                    watch.checkpoint()
+
+
+def run(args) -> int:
     check_outputs(json=args.json_out)
     _check(args)
     X, what = load_vectors(args)
     base, Q = X[:-args.queries], X[-args.queries:]
     load = {"before": os.getloadavg()}
     log(f"data: {what}; base {base.shape[0]:,}, queries {Q.shape[0]:,}; load average {load['before'][0]:.2f}")
-    rows, cloud, reference, train_s = [], None, None, None
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "base.npy")
-        np.save(path, base)
-        for spec in args.scheduler:
-            with connect(spec) as client:
-                if cloud is None:
-                    cloud, train_s = _cloud(client, path, base, args)
-                    log(f"cloud: mode sizes {cloud.mode_sizes}, ranks {cloud.ranks}"
-                        + (f", fitted in {train_s:.1f} s" if train_s is not None else f", read from {args.cloud}"))
-                    if not args.no_reference:
-                        reference = _reference(cloud, base, Q, args)
-                for layout in args.layout:
-                    log(f"{spec}, layout {layout} ...")
-                    rows.append({"scheduler": spec, **bench_layout(client, cloud, layout, path, base, Q, reference,
-                                                                  args)})
+    rows, found = [], {}
+    with InterruptWatch() as watch:
+        try:
+            _bench(args, base, Q, rows, found, watch)
+        except KeyboardInterrupt:
+            watch.stop()
+    cloud, reference, train_s = found.get("cloud"), found.get("reference"), found.get("train_s")
     _speedups(rows)
     load["after"] = os.getloadavg()
     print(format_table(rows, COLUMNS, HEADERS))
@@ -325,12 +343,16 @@ def run(args) -> int:
     if reference:
         print(f"in memory (one thread, this process): add {reference[2]['add_s']:.2f} s, {reference[2]['qps']:.0f} QPS")
     print(f"load average before {load['before'][0]:.2f}, after {load['after'][0]:.2f} (1 min)")
+    if watch.requested:
+        print(INTERRUPTED_NOTE)
     if args.json_out:
         write_json_output(args.json_out, {"format": FORMAT, "version": VERSION, "data": what, "rows": rows,
                                           "train_s": train_s, "load_average": load, "arguments": _arguments(args),
                                           "in_memory": reference[2] if reference else None,
-                                          "mode_sizes": list(cloud.mode_sizes), "ranks": list(cloud.ranks)})
-    return 0
+                                          "mode_sizes": list(cloud.mode_sizes) if cloud else None,
+                                          "ranks": list(cloud.ranks) if cloud else None},
+                          interrupted=watch.requested)
+    return watch.exit_code
 
 
 def _speedups(rows) -> None:

@@ -9,6 +9,10 @@ k-means with the same parameter count and the full train split. Each row gives t
 held-out coverage (mean squared distance to the nearest compressed point), the share of
 the k-means-to-full gap the cloud leaves, ``(tt - full) / (kmeans - full)`` (0.5 or
 less closes at least half the gap), SW to the held-out split, and the fit time. The tables of ``docs/results-compression.md`` come from this command.
+
+Ctrl-C stops after the variant in progress (its fit keeps the best cloud it had reached,
+and its row is marked interrupted): the finished rows are printed and written with an
+``interrupted`` mark, exit status 130.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from ._common import add_backend_argument, check_outputs, choice_list, int_list, log, require_backend, write_json_output
+from ._common import INTERRUPTED_NOTE, InterruptWatch, add_backend_argument, check_outputs, choice_list, int_list, log, \
+    mark_interrupted, require_backend, write_json_output
+from ._report import markdown_table
 
 #: Data sets: the named sets of :mod:`tt_ref.datasets` and three that scikit-learn ships.
 DATA = ("digits", "mnist5k", "glove50", "pixels", "patches", "cancer")
@@ -111,8 +117,10 @@ def _gap(coverage: float, kmeans: float, full: float) -> float:
     return (coverage - full) / (kmeans - full) if kmeans != full else float("nan")
 
 
-def bench_one(name: str, args, xp) -> dict:
-    """Every variant on one data set; returns the rows and the references."""
+def bench_one(name: str, args, xp, results: list, watch) -> None:
+    """Every variant on one data set: its references and rows are appended to ``results`` as
+    soon as they are measured, so Ctrl-C keeps them (a fit it stopped keeps its best cloud,
+    measured and marked ``interrupted``)."""
     from .._backend import ArgumentValueError, from_numpy
     from ..cloud._point_cloud import n_params_for
     from ..cloud._baselines import run_method
@@ -141,6 +149,8 @@ def bench_one(name: str, args, xp) -> dict:
     refs = {"kmeans": coverage_error(test, kmeans.points), "kmeans_seconds": time.perf_counter() - start,
             "full": coverage_error(test, train), "kmeans_sw": sliced_wasserstein_distance(test, kmeans.points)}
     rows = []
+    results.append({"data": name, "description": what, "n_train": n_train, "n_test": n_test, "dim": dim,
+                    "n_params": n_params, "mode_sizes": list(mode_sizes), "ranks": list(ranks), **refs, "rows": rows})
     for variant in args.variants:
         options = variant_options(variant, dim)
         if args.steps is not None:
@@ -158,14 +168,12 @@ def bench_one(name: str, args, xp) -> dict:
             "config": ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
                                 for k, v in options.items() if k != "batch_size") or "library defaults",
             "refinement": {k: v for k, v in result.refinement.items()},
+            "interrupted": bool(result.interrupted),
         })
-    return {"data": name, "description": what, "n_train": n_train, "n_test": n_test, "dim": dim,
-            "n_params": n_params, "mode_sizes": list(mode_sizes), "ranks": list(ranks), **refs, "rows": rows}
+        watch.checkpoint()  # the fit swallows Ctrl-C to return its best cloud: stop here
 
 
 def run(args) -> int:
-    from ._report import markdown_table
-
     from .._backend import ArgumentValueError
 
     if not 0.0 < args.budget <= 1.0:
@@ -179,16 +187,29 @@ def run(args) -> int:
         raise ArgumentValueError("--mode-sizes and --ranks go together: give both or neither")
     check_outputs(json=args.json_out)
     xp = require_backend(args.backend)
-    results = []
-    for name in args.data:
-        result = bench_one(name, args, xp)
-        results.append(result)
-        print(f"\n{name}: {result['description']}; N_train={result['n_train']}, held-out={result['n_test']}, "
-              f"D={result['dim']}, budget {args.budget:g} = {result['n_params']} parameters, "
-              f"modes {tuple(result['mode_sizes'])}, ranks {tuple(result['ranks'])}; "
-              f"coverage: k-means {result['kmeans']:.4g}, full train split {result['full']:.4g}\n")
-        print(markdown_table(result["rows"], COLUMNS, HEADERS, digits=4))
+    results, shown = [], 0
+    with InterruptWatch() as watch:
+        try:
+            for name in args.data:
+                bench_one(name, args, xp, results, watch)
+                shown += 1
+                _print_result(results[-1], args.budget)
+        except KeyboardInterrupt:
+            watch.stop()
+    for result in results[shown:]:  # the set Ctrl-C stopped: the variants it finished
+        _print_result(result, args.budget)
+    if watch.requested:
+        print(f"\n{INTERRUPTED_NOTE}")
     if args.json_out is not None:
         write_json_output(args.json_out, {"format": "tt_ref.bench_fit", "version": 1, "budget": args.budget,
-                                          "seed": args.seed, "backend": args.backend, "results": results})
-    return 0
+                                          "seed": args.seed, "backend": args.backend, "results": results},
+                          interrupted=watch.requested)
+    return watch.exit_code
+
+
+def _print_result(result: dict, budget: float) -> None:
+    print(f"\n{result['data']}: {result['description']}; N_train={result['n_train']}, held-out={result['n_test']}, "
+          f"D={result['dim']}, budget {budget:g} = {result['n_params']} parameters, "
+          f"modes {tuple(result['mode_sizes'])}, ranks {tuple(result['ranks'])}; "
+          f"coverage: k-means {result['kmeans']:.4g}, full train split {result['full']:.4g}\n")
+    print(markdown_table(mark_interrupted(result["rows"], "variant"), COLUMNS, HEADERS, digits=4), flush=True)

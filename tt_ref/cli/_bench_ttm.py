@@ -11,8 +11,10 @@
 
 One thread (threadpoolctl); seconds are process CPU time (wall time on CuPy), so other
 processes on a shared machine do not count. Peak memory is measured with ``tracemalloc``
-(NumPy and array_api_strict report their buffers to it; not measured on CuPy). Results
-and their reading: ``docs/results-ttm.md``.
+(NumPy and array_api_strict report their buffers to it; not measured on CuPy).
+Ctrl-C stops after the row in progress (one layer, batch and rank; one MLP
+configuration): the finished rows are printed and written (JSON, Markdown, plot) with an
+``interrupted`` mark, exit status 130. Results and their reading: ``docs/results-ttm.md``.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ from ..layers import (
     ttm_linear_cost,
     ttm_linear_forward,
 )
-from ._common import add_backend_argument, check_outputs, int_list, log, pin_threads, require_backend, write_json_output
+from ._common import INTERRUPTED_NOTE, InterruptWatch, add_backend_argument, check_outputs, int_list, log, pin_threads, \
+    require_backend, write_json_output
 from ._report import format_table, markdown_table
 
 FORMAT = "tt_ref.bench_ttm"
@@ -89,11 +92,13 @@ def _measure(func, repeat: int, sync, *, memory: bool):
     peak = None
     if memory:
         tracemalloc.start()
-        base = tracemalloc.get_traced_memory()[0]
-        result = func()
-        sync()
-        peak = tracemalloc.get_traced_memory()[1] - base
-        tracemalloc.stop()
+        try:  # stopped even when Ctrl-C lands here: tracing would slow what the command still does
+            base = tracemalloc.get_traced_memory()[0]
+            result = func()
+            sync()
+            peak = tracemalloc.get_traced_memory()[1] - base
+        finally:
+            tracemalloc.stop()
     else:
         result = func()
         sync()
@@ -133,7 +138,8 @@ def _ttm_layer(x, weight, b, g, repeat, sync, memory, itemsize):
 
 
 def _layer_rows(name, n_in, n_out, batch, ranks, args, xp, sync):
-    """Rows for one GPT-2 layer and batch: the dense layer, then one TT-matrix layer per rank."""
+    """Rows for one GPT-2 layer and batch: the dense layer, then one TT-matrix layer per rank,
+    yielded one at a time (the caller keeps each as it comes)."""
     rng = np.random.default_rng(args.seed)
     memory = backend_name(xp) != "cupy"
     dtype = args.dtype
@@ -143,7 +149,6 @@ def _layer_rows(name, n_in, n_out, batch, ranks, args, xp, sync):
     b = from_numpy(np.zeros(n_out), xp, dtype=dtype)
     w = from_numpy(rng.standard_normal((n_out, n_in)) / math.sqrt(n_in), xp, dtype=dtype)
     dense = _dense_layer(x, w, b, g, xp, args.repeat, sync, memory)
-    rows = []
     for rank in ranks:
         shape = ttm_layer_shape(n_in, n_out, rank, rule=args.rule, d=args.d if args.rule == "balanced" else None)
         weight = random_ttm_layer(shape, seed=args.seed, dtype=dtype, backend=backend_name(xp))
@@ -151,7 +156,7 @@ def _layer_rows(name, n_in, n_out, batch, ranks, args, xp, sync):
         ttm = _ttm_layer(x, weight, b, g, args.repeat, sync, memory, itemsize)
         cost = ttm_linear_cost(weight, batch)
         full, lean = ttm["full"], ttm["lean"]
-        rows.append({
+        yield {
             "layer": name, "n_in": n_in, "n_out": n_out, "batch": batch, "rank": rank,
             "row_shape": list(shape.row_shape), "col_shape": list(shape.col_shape), "ranks": list(shape.ranks),
             "params": shape.n_params, "params_ratio": shape.n_params / shape.dense_params, "path": full["path"],
@@ -167,8 +172,7 @@ def _layer_rows(name, n_in, n_out, batch, ranks, args, xp, sync):
             "bwd_peak_ratio": _ratio(full["bwd_peak"], dense["bwd_peak"]),
             "lean_bwd_peak_ratio": _ratio(lean["bwd_peak"], dense["bwd_peak"]),
             "dense": dense, "ttm": ttm,
-        })
-    return rows
+        }
 
 
 def _sweep_saved(weight, batch) -> int:
@@ -181,9 +185,8 @@ def _sweep_saved(weight, batch) -> int:
 
 def _cost_check_rows(batch, ranks, args, xp, sync):
     """Each contraction order forced, forward only: predicted multiply-adds and measured
-    seconds, both relative to the dense product ``x W^T``."""
+    seconds, both relative to the dense product ``x W^T``; yielded one row at a time."""
     rng = np.random.default_rng(args.seed)
-    rows = []
     for name, n_in, n_out in GPT2_LAYERS:
         x = from_numpy(rng.standard_normal((batch, n_in)), xp, dtype=args.dtype)
         w = from_numpy(rng.standard_normal((n_out, n_in)), xp, dtype=args.dtype)
@@ -194,10 +197,9 @@ def _cost_check_rows(batch, ranks, args, xp, sync):
             cost = ttm_linear_cost(weight, batch)
             for path, flops in cost["forward"].items():
                 seconds = _measure(lambda: ttm_linear(x, weight, path=path), args.repeat, sync, memory=False)[0]
-                rows.append({"layer": name, "batch": batch, "rank": rank, "path": path,
-                             "chosen": path == cost["inference_path"],
-                             "predicted": flops / cost["dense_forward"], "measured": seconds / dense_s})
-    return rows
+                yield {"layer": name, "batch": batch, "rank": rank, "path": path,
+                       "chosen": path == cost["inference_path"],
+                       "predicted": flops / cost["dense_forward"], "measured": seconds / dense_s}
 
 
 # --------------------------------------------------------------------------- GPT-2 layers
@@ -212,17 +214,21 @@ _MEMORY_HEADERS = ["layer", "batch", "rank", "saved", "lean saved", "sweep saved
 _CHECK_COLUMNS = ["layer", "batch", "rank", "path", "chosen", "predicted", "measured"]
 
 
-def _run_layers(args, xp, sync) -> dict:
+def _run_layers(args, xp, sync, watch) -> dict:
+    """The layer rows and the cost-model check; Ctrl-C keeps the rows finished so far."""
     quick = _QUICK if args.quick else _DEFAULTS
     batches = args.batches or quick["batches"]
     ranks = args.ranks or quick["ranks"]
-    rows = []
-    for name, n_in, n_out in GPT2_LAYERS:
-        for batch in batches:
-            rows += _layer_rows(name, n_in, n_out, batch, ranks, args, xp, sync)
     check_batch = max(1, min(batches) // 4)  # forced sweeps can cost 100x the dense product
-    log(f"  cost-model check at batch {check_batch}")
-    checks = _cost_check_rows(check_batch, ranks, args, xp, sync)
+    rows, checks = [], []
+    try:
+        for name, n_in, n_out in GPT2_LAYERS:
+            for batch in batches:
+                watch.collect(_layer_rows(name, n_in, n_out, batch, ranks, args, xp, sync), rows)
+        log(f"  cost-model check at batch {check_batch}")
+        watch.collect(_cost_check_rows(check_batch, ranks, args, xp, sync), checks)
+    except KeyboardInterrupt:
+        watch.stop()
     tables = {
         "Time (TT-matrix layer / dense layer)": (rows, _TIME_COLUMNS, _TIME_HEADERS),
         "Memory (TT-matrix layer / dense layer)": (rows, _MEMORY_COLUMNS, _MEMORY_HEADERS),
@@ -238,34 +244,44 @@ _MLP_HEADERS = ["hidden layers", "hidden params", "all params", "hidden compress
                 "train acc.", "seconds"]
 
 
-def _run_mlp(args, backend: str) -> dict:
+def _run_mlp(args, backend: str, watch) -> dict:
+    """The digits MLP, dense then each rank; Ctrl-C keeps the configurations finished so far."""
     from ..datasets import load_dataset, train_test_split
-    from ..layers._mlp import train_mlp
 
     data = load_dataset("digits")
     x = np.asarray(data.X, dtype=np.float64) / 16.0
     y = np.asarray(data.labels, dtype=np.int64)
     train, test = train_test_split(x.shape[0], x.shape[0] // 4, seed=args.seed)
+    data_split = (x[train], y[train], x[test], y[test])
     ranks = args.ranks or (_QUICK if args.quick else _DEFAULTS)["mlp_ranks"]
     epochs, seeds = (2, 1) if args.quick else (args.epochs, args.seeds)
-    rows, dense_hidden = [], None
+    rows = []
+    try:
+        watch.collect(_mlp_rows(data_split, ranks, epochs, seeds, args, backend), rows)
+    except KeyboardInterrupt:
+        watch.stop()
+    title = f"Digits MLP 64-256-256-10, {epochs} epochs, Adam, {seeds} seed(s), {len(train)} train / {len(test)} test"
+    return {"rows": rows, "tables": {title: (rows, _MLP_COLUMNS, _MLP_HEADERS)}}
+
+
+def _mlp_rows(data_split, ranks, epochs, seeds, args, backend):
+    """One row per configuration (dense, then each rank), yielded as each is trained."""
+    from ..layers._mlp import train_mlp
+
+    x_train, y_train, x_test, y_test = data_split
+    dense_hidden = None
     for rank in (None,) + tuple(ranks):
-        runs = []
-        for seed in range(seeds):
-            runs.append(train_mlp(x[train], y[train], x[test], y[test], rank=rank, epochs=epochs, seed=seed,
-                                  backend=backend, dtype=args.dtype))
+        runs = [train_mlp(x_train, y_train, x_test, y_test, rank=rank, epochs=epochs, seed=seed, backend=backend,
+                          dtype=args.dtype) for seed in range(seeds)]
         first = runs[0]
         dense_hidden = dense_hidden or first.hidden_params
         accuracies = [r.test_accuracy for r in runs]
-        rows.append({"name": first.name, "rank": rank, "hidden_params": first.hidden_params,
-                     "total_params": first.total_params, "compression": dense_hidden / first.hidden_params,
-                     "test_accuracy": statistics.mean(accuracies),
-                     "test_accuracy_std": statistics.pstdev(accuracies),
-                     "train_accuracy": statistics.mean(r.train_accuracy for r in runs),
-                     "seconds": statistics.mean(r.seconds for r in runs), "accuracies": accuracies})
-        log(f"  {first.name}: test accuracy {rows[-1]['test_accuracy']:.4f}")
-    title = f"Digits MLP 64-256-256-10, {epochs} epochs, Adam, {seeds} seed(s), {len(train)} train / {len(test)} test"
-    return {"rows": rows, "tables": {title: (rows, _MLP_COLUMNS, _MLP_HEADERS)}}
+        log(f"  {first.name}: test accuracy {statistics.mean(accuracies):.4f}")
+        yield {"name": first.name, "rank": rank, "hidden_params": first.hidden_params,
+               "total_params": first.total_params, "compression": dense_hidden / first.hidden_params,
+               "test_accuracy": statistics.mean(accuracies), "test_accuracy_std": statistics.pstdev(accuracies),
+               "train_accuracy": statistics.mean(r.train_accuracy for r in runs),
+               "seconds": statistics.mean(r.seconds for r in runs), "accuracies": accuracies}
 
 
 # --------------------------------------------------------------------------- plots
@@ -277,6 +293,8 @@ def _plot_layers(rows, path) -> None:
     for (name, _, _), ax in zip(GPT2_LAYERS, axes):
         for rank in sorted({r["rank"] for r in rows}):
             sel = [r for r in rows if r["layer"] == name and r["rank"] == rank]
+            if not sel:  # not measured: Ctrl-C stopped the run first
+                continue
             batches = [r["batch"] for r in sel]
             total = [(r["ttm"]["full"]["fwd_s"] + r["ttm"]["full"]["bwd_s"])
                      / (r["dense"]["fwd_s"] + r["dense"]["bwd_s"]) for r in sel]
@@ -289,7 +307,8 @@ def _plot_layers(rows, path) -> None:
         ax.set_xlabel("tokens per batch")
         ax.set_ylabel("(forward + backward) seconds / dense")
         ax.set_title(f"{name}: solid full saving, dashed lean")
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:  # an interrupted run may not have reached this layer
+            ax.legend(fontsize=7)
     fig.tight_layout()
     save_figure(fig, path)
 
@@ -331,12 +350,12 @@ def run(args) -> int:
     xp = require_backend(args.backend)
     sync = lambda: synchronize(xp)  # noqa: E731
     _CLOCK[0] = time.perf_counter if args.backend == "cupy" else time.process_time
-    with pin_threads(1) as message:
+    with pin_threads(1) as message, InterruptWatch() as watch:
         print(message)
         clock = "wall time after a device sync" if args.backend == "cupy" else "process CPU time"
         print(f"backend: {args.backend}; dtype: {args.dtype}; seed: {args.seed}; timed calls: {args.repeat} "
-              f"(fastest, {clock})")
-        result = _run_mlp(args, args.backend) if args.mlp else _run_layers(args, xp, sync)
+              f"(fastest, {clock})", flush=True)
+        result = _run_mlp(args, args.backend, watch) if args.mlp else _run_layers(args, xp, sync, watch)
     blocks = []
     for title, (rows, columns, headers) in result["tables"].items():
         print(f"\n{title}")
@@ -345,6 +364,9 @@ def run(args) -> int:
     if not args.mlp:
         print("\nratios: TT-matrix layer / dense layer (below 1: the TT-matrix layer is cheaper); work = "
               "multiply-adds of the path taken; lean = saving only x")
+    if watch.requested:
+        print(INTERRUPTED_NOTE)
+        blocks.append(f"**{INTERRUPTED_NOTE}.**\n")
     if args.markdown:
         write_text(args.markdown, "\n".join(blocks))
     if args.json:
@@ -352,8 +374,8 @@ def run(args) -> int:
                    "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "threads": message},
                    "backend": args.backend, "dtype": args.dtype, "rule": args.rule, "quick": bool(args.quick),
                    "rows": result["rows"], "cost_check": result.get("cost_check")}
-        write_json_output(args.json, payload)
-    if args.plot:
+        write_json_output(args.json, payload, interrupted=watch.requested)
+    if args.plot and result["rows"]:
         (_plot_mlp if args.mlp else _plot_layers)(result["rows"], args.plot)
         print(f"wrote the plot to {args.plot}")
-    return 0
+    return watch.exit_code

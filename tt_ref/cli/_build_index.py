@@ -4,6 +4,7 @@ In memory by default (one ``.npz``, ``TTIndex.save``); with ``--scheduler local:
 scheduler address, on Dask: trained on a seeded sample drawn on the cluster, the vectors
 assigned by the workers into ``--n-shards`` shards, saved as one file per shard plus the
 manifest ``--out`` (``ShardedIndex.save``; the workers must see the same file system).
+Ctrl-C saves nothing (an index whose fit it stopped is half-trained), exit status 130.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import time
 
 from .._backend import ArgumentValueError
-from ._common import check_outputs, int_list, log, write_json_output
+from ._common import InterruptWatch, check_outputs, int_list, log, write_json_output
 
 LAYOUTS = ("buckets", "rows")
 
@@ -56,7 +57,9 @@ def run(args) -> int:
     if args.scheduler is None:
         from ..search import TTIndex
 
-        index = TTIndex(*config, **options).train(X)
+        with InterruptWatch() as watch:
+            index = TTIndex(*config, **options).train(X)
+            watch.checkpoint()  # the fit swallows Ctrl-C to return its best cloud: do not save it
         index.add(X)
         index.save(args.out)
         summary = {"ntotal": index.ntotal, "shards": None}

@@ -19,7 +19,7 @@ import time
 from .._backend import ArgumentValueError
 from .._backend._io import save_figure
 from ._common import INTERRUPTED_NOTE, InterruptWatch, add_backend_argument, check_outputs, choice_list, int_list, \
-    log, require_backend, write_json_output
+    log, mark_interrupted, require_backend, write_json_output
 
 _DESCRIPTION = """\
 Compress a vector set with a TT point cloud and with each baseline (TT-SVD, k-means,
@@ -345,8 +345,7 @@ def run(args) -> int:
         rows, results = compare_methods(X_train, X_test, n_params, args.methods, seed=args.seed,
                                         sw_projections=args.sw_projections, options=options,
                                         reference=not args.no_reference, watch=watch)
-    done = [dict(r, method=r["method"] + (" (interrupted)" if r.get("interrupted") else ""))
-            for r in rows if "coverage" in r]
+    done = mark_interrupted([r for r in rows if "coverage" in r])
     print(f"{dataset.name}: N_train={n_train}, N_test={n_test}, D={dim}, budget={args.budget:g} "
           f"({n_params} params), seed={args.seed}, backend={args.backend}")
     print(format_table(done, COLUMNS, HEADERS, digits=4))

@@ -7,13 +7,21 @@ and run the property suite (specs/conformance.md, docs/guide-conformance.md).
   OUTDIR`` (results another language wrote in the documented layout): one line per case
   (pass / fail, measured error, tolerance), a summary, exit status 1 when a case fails;
 * ``fuzz --impl ...``: random shapes, ranks, dtypes and scales compared with tt_ref live.
+
+Ctrl-C stops ``check`` and ``fuzz`` after the case in progress: the finished cases are
+reported (the ``--json`` report with ``"interrupted": true``) under an ``INTERRUPTED`` line,
+and ``generate`` after the case it is writing: the cases written so far form a readable set
+whose manifest says ``"interrupted": true``. Exit status 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 from .._backend import ArgumentValueError
+from ._common import EXIT_INTERRUPTED, INTERRUPTED_NOTE, InterruptWatch, log
 
 _DESCRIPTION = """\
 A conformance kit for other implementations of tt_ref's methods (C++, CUDA, JAX, PyTorch):
@@ -69,34 +77,69 @@ def _generate(args) -> int:
     cases = select(all_cases(), args.select)
     if not cases:
         raise ArgumentValueError(f"no case matches --select {args.select}")
-    manifest = write_case_set(args.dir, cases)
-    print(f"wrote {len(cases)} cases to {args.dir} ({manifest.name} lists them with their sha256 sums)")
-    return 0
+    with InterruptWatch() as watch:
+        try:
+            manifest = write_case_set(args.dir, cases)
+        except KeyboardInterrupt:
+            watch.stop()
+            manifest = Path(args.dir) / "manifest.json"
+            if not _manifest(args.dir).get("interrupted"):
+                raise  # stopped before the first case: nothing to keep
+    if watch.requested:
+        print(f"wrote {len(_manifest(args.dir)['cases'])} of {len(cases)} cases to {args.dir} (interrupted: "
+              f"{manifest.name} lists them with their sha256 sums and says \"interrupted\": true)")
+        print(INTERRUPTED_NOTE)
+    else:
+        print(f"wrote {len(cases)} cases to {args.dir} ({manifest.name} lists them with their sha256 sums)")
+    return watch.exit_code
 
 
-def _report(results, args) -> int:
+def _manifest(folder) -> dict:
+    """The case set's manifest (``{}`` when there is none)."""
+    path = Path(folder) / "manifest.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _collect(results) -> tuple[list, InterruptWatch]:
+    """Each case's result as it comes, and the watch that says whether Ctrl-C stopped the
+    run (the cases finished are kept; an adapter that swallows the interrupt is caught at
+    the next case)."""
+    done = []
+    with InterruptWatch() as watch:
+        try:
+            watch.collect(results, done)
+        except KeyboardInterrupt:
+            watch.stop()
+    return done, watch
+
+
+def _report(results, watch, args) -> int:
     from ..conformance import format_report, report_json, summary
 
-    print(report_json(results) if args.json else format_report(results, verbose=args.verbose))
+    print(report_json(results, interrupted=watch.requested) if args.json
+          else format_report(results, verbose=args.verbose))
+    if watch.requested:
+        # The --json report stays one JSON document on standard output.
+        (log if args.json else print)(INTERRUPTED_NOTE)
+        return EXIT_INTERRUPTED
     return 0 if summary(results)["ok"] else 1
 
 
 def _check(args) -> int:
-    from ..conformance import load_adapter, read_case_set, run_adapter, run_outputs, select
+    from ..conformance import iter_adapter, iter_outputs, load_adapter, read_case_set, select
 
     cases = select(read_case_set(args.dir), args.select, args.exclude)
-    if args.impl is not None:
-        results = run_adapter(cases, load_adapter(args.impl))
-    else:
-        results = run_outputs(cases, args.outputs)
-    return _report(results, args)
+    if _manifest(args.dir).get("interrupted"):
+        log(f"note: {args.dir} was written by an interrupted generate: it holds only the cases listed")
+    results = iter_adapter(cases, load_adapter(args.impl)) if args.impl is not None else iter_outputs(cases, args.outputs)
+    return _report(*_collect(results), args)
 
 
 def _fuzz(args) -> int:
-    from ..conformance import fuzz_cases, load_adapter, run_adapter, select
+    from ..conformance import fuzz_cases, iter_adapter, load_adapter, select
 
     if args.examples < 1:
         raise ArgumentValueError(f"--examples must be >= 1, got {args.examples}")
     adapter = load_adapter(args.impl)
     cases = select(fuzz_cases(args.examples, seed=args.seed), args.select, args.exclude)
-    return _report(run_adapter(cases, adapter), args)
+    return _report(*_collect(iter_adapter(cases, adapter)), args)

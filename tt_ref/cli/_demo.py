@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 from .._backend import ArgumentValueError
-from ._common import INTERRUPTED_NOTE, InterruptWatch, add_backend_argument, check_outputs, pin_threads, \
-    require_backend, require_matplotlib, write_json_output
+from ._common import INTERRUPTED_NOTE, InterruptWatch, add_backend_argument, check_outputs, mark_interrupted, \
+    pin_threads, require_backend, require_matplotlib, write_json_output
 
 _DESCRIPTION = """\
 Run the method end to end on scikit-learn's handwritten digits (1797 x 64, ships with
@@ -147,8 +147,7 @@ def _print_section(result, key, heading, columns, headers) -> None:
 
     _say("\n" + heading)
     if key == "compression":
-        rows = [dict(r, method=r["method"] + (" (interrupted)" if r.get("interrupted") else "")) for r in result]
-        _say(format_table(rows, columns, headers))
+        _say(format_table(mark_interrupted(result), columns, headers))
     elif key == "index":
         _say(format_table(result["rows"], columns, headers))
     else:
@@ -196,8 +195,7 @@ def _compression_section(X_train, X_test, settings, seed, progress, report, out,
         "point; inverse: mean squared distance from a compressed point to its nearest held-out digit "
         "(high: stray points)."
     )
-    shown = [dict(r, method=r["method"] + (" (interrupted)" if r["interrupted"] else "")) for r in rows]
-    report.table(shown, ["method", "n_params", "n_points", "sw", "coverage", "inverse", "seconds"],
+    report.table(mark_interrupted(rows), ["method", "n_params", "n_points", "sw", "coverage", "inverse", "seconds"],
                  ["method", "params", "points", "SW_2", "coverage", "inverse", "fit s"])
     if not rows:
         return rows

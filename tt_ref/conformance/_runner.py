@@ -20,8 +20,8 @@ import numpy as np
 from .._backend import ArgumentValueError
 from ._compare import Outcome, compare
 
-__all__ = ["CaseResult", "load_adapter", "run_adapter", "run_outputs", "select", "summary", "format_report",
-           "report_json"]
+__all__ = ["CaseResult", "load_adapter", "run_adapter", "run_outputs", "iter_adapter", "iter_outputs", "select",
+           "summary", "format_report", "report_json"]
 
 
 @dataclass(frozen=True)
@@ -97,16 +97,23 @@ def run_one(case, adapter) -> Outcome:
         return Outcome("fail", message=f"outputs could not be compared: {type(exc).__name__}: {exc}")
 
 
+def iter_adapter(cases, adapter):
+    """:class:`CaseResult` of each case in turn, as soon as it is known (a caller stopped by
+    Ctrl-C keeps the cases finished so far); :func:`run_adapter` lists them all."""
+    for case in cases:
+        yield CaseResult(case.name, case.operation, run_one(case, adapter))
+
+
 def run_adapter(cases, adapter) -> list:
     """:class:`CaseResult` of every case."""
-    return [CaseResult(case.name, case.operation, run_one(case, adapter)) for case in cases]
+    return list(iter_adapter(cases, adapter))
 
 
-def run_outputs(cases, folder) -> list:
-    """Compare outputs written by another language in the ``--outputs`` layout."""
+def iter_outputs(cases, folder):
+    """:class:`CaseResult` of each case in turn for outputs in the ``--outputs`` layout (see
+    :func:`iter_adapter`); :func:`run_outputs` lists them all."""
     from ._store import read_outputs
 
-    results = []
     for case in cases:
         outputs = read_outputs(folder, case.name)
         if outputs is None:
@@ -118,8 +125,12 @@ def run_outputs(cases, folder) -> list:
                 outcome = compare(case, outputs)
             except Exception as exc:  # noqa: BLE001
                 outcome = Outcome("fail", message=f"outputs could not be compared: {type(exc).__name__}: {exc}")
-        results.append(CaseResult(case.name, case.operation, outcome))
-    return results
+        yield CaseResult(case.name, case.operation, outcome)
+
+
+def run_outputs(cases, folder) -> list:
+    """Compare outputs written by another language in the ``--outputs`` layout."""
+    return list(iter_outputs(cases, folder))
 
 
 def summary(results) -> dict:
@@ -155,11 +166,15 @@ def format_report(results, *, verbose: bool = False) -> str:
     return "\n".join(lines)
 
 
-def report_json(results) -> str:
+def report_json(results, *, interrupted: bool = False) -> str:
     """The report as JSON: ``{"summary": {...}, "cases": [{name, operation, status, error, tolerance,
-    message}, ...]}`` (NaN as null)."""
+    message}, ...]}`` (NaN as null), with ``"interrupted": true`` when Ctrl-C stopped the run
+    (the cases are those finished)."""
     def num(x):
         return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else x
     rows = [{"name": r.name, "operation": r.operation, "status": r.outcome.status, "error": num(r.outcome.error),
              "tolerance": num(r.outcome.tolerance), "message": r.outcome.message} for r in results]
-    return json.dumps({"summary": summary(results), "cases": rows}, indent=2)
+    report = {"summary": summary(results), "cases": rows}
+    if interrupted:
+        report["interrupted"] = True
+    return json.dumps(report, indent=2)

@@ -74,6 +74,11 @@ def _json_value(value):
 def write_case_set(folder, cases) -> Path:
     """Write ``cases`` under ``folder`` (created); returns the manifest's path.
 
+    The manifest is written last (a manifest already there is removed first), so a set that
+    was not finished is never read as complete. Ctrl-C (``KeyboardInterrupt``) while
+    writing still leaves a readable set: the manifest lists the cases written so far and
+    says ``"interrupted": true``; then the interrupt propagates.
+
     Examples
     --------
     >>> import tempfile, numpy as np
@@ -88,31 +93,48 @@ def write_case_set(folder, cases) -> Path:
     """
     folder = Path(os.fspath(folder))
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / "manifest.json").unlink(missing_ok=True)
+    write_text(folder / "tolerances.json", json.dumps(_json_value(TOLERANCES), indent=2) + "\n")
     files: dict[str, str] = {}
     index = []
-    for case in cases:
-        base = Path("cases") / _check_name(case.name)
-        arrays = {}
-        for kind, mapping in (("inputs", case.inputs), ("expected", case.expected)):
-            arrays[kind] = {}
-            for key, value in mapping.items():
-                _check_name(key)
-                rel = base / kind / f"{key}.npy"
-                _save_npy(folder / rel, value)
-                files[rel.as_posix()] = _sha256(folder / rel)
-                arr = np.asarray(value)
-                arrays[kind][key] = {"file": f"{kind}/{key}.npy", "dtype": str(arr.dtype), "shape": list(arr.shape)}
-        meta = {"name": case.name, "operation": case.operation, "params": _json_value(case.params),
-                "tolerance": _json_value(case.tolerance), "may_differ": case.may_differ, "compare": case.compare,
-                **arrays}
-        rel = base / "case.json"
-        write_text(folder / rel, json.dumps(meta, indent=2) + "\n")
-        files[rel.as_posix()] = _sha256(folder / rel)
-        index.append(case.name)
-    write_text(folder / "tolerances.json", json.dumps(_json_value(TOLERANCES), indent=2) + "\n")
-    files["tolerances.json"] = _sha256(folder / "tolerances.json")
+    try:
+        for case in cases:
+            files.update(_write_case(folder, case))  # a case counts once all its files are written
+            index.append(case.name)
+    except KeyboardInterrupt:
+        _write_manifest(folder, index, files, interrupted=True)
+        raise
+    return _write_manifest(folder, index, files)
+
+
+def _write_case(folder: Path, case) -> dict:
+    """Write one case's arrays and ``case.json``; returns ``{relative path: sha256}``."""
+    base = Path("cases") / _check_name(case.name)
+    files, arrays = {}, {}
+    for kind, mapping in (("inputs", case.inputs), ("expected", case.expected)):
+        arrays[kind] = {}
+        for key, value in mapping.items():
+            _check_name(key)
+            rel = base / kind / f"{key}.npy"
+            _save_npy(folder / rel, value)
+            files[rel.as_posix()] = _sha256(folder / rel)
+            arr = np.asarray(value)
+            arrays[kind][key] = {"file": f"{kind}/{key}.npy", "dtype": str(arr.dtype), "shape": list(arr.shape)}
+    meta = {"name": case.name, "operation": case.operation, "params": _json_value(case.params),
+            "tolerance": _json_value(case.tolerance), "may_differ": case.may_differ, "compare": case.compare,
+            **arrays}
+    rel = base / "case.json"
+    write_text(folder / rel, json.dumps(meta, indent=2) + "\n")
+    files[rel.as_posix()] = _sha256(folder / rel)
+    return files
+
+
+def _write_manifest(folder: Path, index: list, files: dict, *, interrupted: bool = False) -> Path:
+    files = {**files, "tolerances.json": _sha256(folder / "tolerances.json")}
     manifest = {"format": FORMAT, "version": VERSION, "generator": f"tt_ref {__version__}", "cases": index,
                 "files": files}
+    if interrupted:
+        manifest["interrupted"] = True
     return write_text(folder / "manifest.json", json.dumps(manifest, indent=2) + "\n")
 
 
