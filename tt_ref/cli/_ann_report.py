@@ -161,7 +161,7 @@ def targets(rows, infos, k, backend, target=TARGET_RECALL, scan="auto") -> list[
     With ``scan="faiss"`` (the TT buckets scanned by faiss) the QPS target is
     ``QPS_SHARE_TARGET_FAISS_SCAN`` times faiss IVF-Flat's best, else ``QPS_SHARE_TARGET``.
     """
-    share = QPS_SHARE_TARGET_FAISS_SCAN if scan == "faiss" else QPS_SHARE_TARGET
+    qps_share = QPS_SHARE_TARGET_FAISS_SCAN if scan == "faiss" else QPS_SHARE_TARGET
     path = f"{backend}, faiss scan" if scan == "faiss" else backend
     out = []
     for regime in ("ivf", "fine"):
@@ -175,8 +175,8 @@ def targets(rows, infos, k, backend, target=TARGET_RECALL, scan="auto") -> list[
                         **_target_distances(rows, infos, regime, target)})
     out.append({"target": "1-recall@100 and E[bucket size] better than IMI and RCQ of equal parameters (fine)",
                 **_target_peers(infos)})
-    out.append({"target": f"QPS at recall@{k} {target} >= {share}x faiss IVF-Flat best",
-                **_target_qps(rows, target, path, share)})
+    out.append({"target": f"QPS at recall@{k} {target} >= {qps_share}x faiss IVF-Flat best",
+                **_target_qps(rows, target, path, qps_share)})
     return out
 
 

@@ -12,7 +12,9 @@ process CPU time. Reported: recall@k against QPS and against distance computatio
 query, 1-recall@R, empty buckets, expected bucket size, build time, bytes per vector,
 and the index targets. Regimes: :mod:`tt_ref.cli._ann_tt`; peers:
 :mod:`tt_ref.cli._ann_peers`; tables: :mod:`tt_ref.cli._ann_report`; results and
-their reading: ``docs/results-ann.md``.
+their reading: ``docs/results-ann.md``. Ctrl-C stops after the index in progress (a TT
+index whose fit it stopped is not measured): the finished rows are printed and written
+with an ``interrupted`` mark, exit status 130.
 """
 
 from __future__ import annotations
@@ -27,11 +29,11 @@ from pathlib import Path
 import numpy as np
 
 from .._backend import ArgumentValueError, FileFormatError, namespace_for, to_numpy
-from .._backend._io import write_json
 from . import _ann_peers as peers
 from . import _ann_report as report
 from . import _ann_tt as tt
-from ._common import add_backend_argument, check_outputs, choice_list, int_list, pin_threads
+from ._common import INTERRUPTED_NOTE, InterruptWatch, add_backend_argument, check_outputs, choice_list, int_list, \
+    pin_threads, write_json_output
 
 FORMAT = "tt_ref.bench_ann"
 VERSION = 2
@@ -280,23 +282,28 @@ def _regime_configs(args, regimes, n_base, dim):
     return configs
 
 
-def _run_regime(config, args, methods, wl, x_data, fit_options, sync, log):
+def _run_regime(config, args, methods, wl, x_data, fit_options, sync, log, rows, infos, watch):
+    """Append the regime's rows and index infos to ``rows`` / ``infos`` as each index is measured
+    (kept when Ctrl-C stops the run)."""
     regime, dim = config.regime, wl.base.shape[1]
     x_base, x_queries, x_train = x_data
-    rows, infos = [], []
     if "tt" in methods:
         index, fit, add = tt.build(config, x_base, x_train, fit_options, args.seed, sync)
+        watch.checkpoint()  # a fit Ctrl-C stopped leaves a half-trained index: do not measure it
         log(f"{regime} regime: TT {config.label} ({config.n_params:,} parameters) fitted in {fit.cpu:.1f} CPU s, "
             f"filled in {add.cpu:.1f} CPU s")
         r, i = tt.measure(index, config, fit, add, x_queries, wl.true_ids, wl.k, _sweep(args, "beams"),
                           _candidates(args, wl.base.shape[0]), sync, scan=args.scan)
-        rows, infos = rows + r, infos + i
+        rows += r
+        infos += i
+        watch.checkpoint()
     for kind, size, match in _peer_plan(regime, config, dim, wl.train.shape[0], methods):
         r, i = _run_peer(kind, size, match, regime, wl, args)
         log(f"{regime} regime: {i[0]['method']} {i[0]['config']} ({match}) "
             + ("done" if i[0]["status"] == "ok" else i[0]["note"]))
-        rows, infos = rows + r, infos + i
-    return rows, infos
+        rows += r
+        infos += i
+        watch.checkpoint()
 
 
 # --------------------------------------------------------------------------- run
@@ -332,7 +339,7 @@ def run(args) -> int:
     xp = namespace_for(args.backend)
     sync = xp if args.backend == "cupy" else None
     x_data = tuple(xp.asarray(a) for a in (base, queries, train))
-    with _pin_threads() as thread_note:
+    with _pin_threads() as thread_note, InterruptWatch() as watch:
         thread_note += "; hnswlib num_threads=1"
         print(f"tt-ref bench ann: {name}, base {base.shape[0]:,} x {base.shape[1]}, {queries.shape[0]:,} random "
               f"queries, k={args.k}, quantizers trained on {train.shape[0]:,} vectors, backend {args.backend}")
@@ -348,10 +355,12 @@ def run(args) -> int:
             rows.append(peers.make_row("-", f"exact ({args.backend} GEMM)", "-", "-", "-", recall=recall_at_k(
                 to_numpy(gt.out[1]), wl.true_ids, args.k), **gt.qps(queries.shape[0]),
                 distances_per_query=float(base.shape[0]), build_seconds=0.0, bytes_per_vector=4.0 * base.shape[1]))
-        for regime in regimes:
-            r, i = _run_regime(configs[regime], args, methods, wl, x_data, fit_options, sync,
-                               lambda text: print("  " + text, flush=True))
-            rows, infos = rows + r, infos + i
+        try:
+            for regime in regimes:
+                _run_regime(configs[regime], args, methods, wl, x_data, fit_options, sync,
+                            lambda text: print("  " + text, flush=True), rows, infos, watch)
+        except KeyboardInterrupt:
+            watch.stop()
     report.mark_pareto(rows)
     entries = report.summary(rows, infos)
     goals = report.targets(rows, infos, args.k, args.backend, scan=args.scan)
@@ -362,17 +371,19 @@ def run(args) -> int:
                         ("Targets", report.targets_table(goals)),
                         ("All search settings", report.rows_table(rows, args.k))):
         print(f"\n### {title}\n\n{text}")
+    if watch.requested:
+        print(f"\n{INTERRUPTED_NOTE}")
     if args.json:
-        write_json(args.json, {
+        write_json_output(args.json, {
             "format": FORMAT, "version": VERSION, "data": name, "n_base": int(base.shape[0]),
             "n_queries": int(queries.shape[0]), "dim": int(base.shape[1]), "k": args.k, "threads": 1,
             "thread_note": thread_note, "backend": args.backend, "quick": bool(args.quick),
             "machine": f"{platform.machine()} {platform.processor()}", "cpus": os.cpu_count(),
             "ground_truth_seconds": gt.cpu, "n_train": int(train.shape[0]), "regimes": list(regimes),
             "fit_options": fit_options,
-            "indexes": infos, "rows": rows, "summary": entries, "targets": goals})
+            "indexes": infos, "rows": rows, "summary": entries, "targets": goals}, interrupted=watch.requested)
         print(f"wrote {args.json}")
-    if args.plot:
+    if args.plot and rows:
         report.plot(rows, args.plot, f"{name} ({base.shape[0]:,} x {base.shape[1]})", args.k)
         print(f"wrote {args.plot}")
-    return 0
+    return watch.exit_code

@@ -28,9 +28,10 @@ from ._report import markdown_table
 DATA = ("digits", "mnist5k", "glove50", "pixels", "patches", "cancer")
 
 #: Fit variants, in table order; ``None`` values are filled from the data's dimension.
-VARIANTS = ("sw", "nn", "mixed", "inverse", "sw_dim", "directions", "init", "refine", "repair", "defaults")
+VARIANTS = ("sw", "nn", "mixed", "inverse", "sw_dim", "directions", "init", "refine", "repair", "pull",
+            "defaults")
 
-_BASE = {"steps": 300, "refine_sweeps": 0, "repair": False}
+_BASE = {"steps": 300, "refine_sweeps": 0, "repair": False, "empty_pull": 0.0}
 _SWEEPS = 5
 
 COLUMNS = ("variant", "coverage", "gap", "sw", "seconds", "config")
@@ -50,6 +51,7 @@ def variant_options(name: str, dim: int) -> dict:
         "init": {**_BASE, "init_sweeps": 2},
         "refine": {**_BASE, **refine},
         "repair": {**_BASE, **refine, "repair": True},
+        "pull": {**_BASE, **refine, "repair": True, "empty_pull": 1.0},
         "defaults": {},
     }
     return table[name]
