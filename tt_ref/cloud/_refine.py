@@ -348,15 +348,23 @@ def empty_leaf_targets(cores, X, multi, xp):
     from the decoded points of the empty leaves only.
     """
     mode_sizes = tuple(int(c.shape[1]) for c in cores)
-    n_points = math.prod(mode_sizes)
-    flat = to_numpy(_multi_to_flat(multi, mode_sizes, xp))
-    empty = np.flatnonzero(np.bincount(flat, minlength=n_points) == 0)
+    empty = _empty_leaves(mode_sizes, multi, xp)
     leaf_multi = _flat_to_multi(xp.asarray(empty.astype(np.int64)), mode_sizes, xp)
     if empty.size == 0:
         return leaf_multi, X[:0, :]
     points = _decode_multi(cores, leaf_multi, xp)
     _, nearest = nearest_neighbors(points, X, 1, check_values=False)
     return leaf_multi, xp.take(X, nearest[:, 0], axis=0)
+
+
+def _empty_leaves(mode_sizes, multi, xp) -> np.ndarray:
+    """Host flat indices (C order) of the leaves no row of ``multi`` is assigned to."""
+    flat = to_numpy(_multi_to_flat(multi, mode_sizes, xp))
+    return np.flatnonzero(np.bincount(flat, minlength=math.prod(mode_sizes)) == 0)
+
+
+def _count_empty(cores, multi, xp) -> int:
+    return int(_empty_leaves(tuple(int(c.shape[1]) for c in cores), multi, xp).size)
 
 
 def _sweep_problem(cores, rows, multi, weight, xp):
@@ -417,15 +425,8 @@ def refine_cores(cores, work, sweeps, config, rng, xp):
             else:
                 info["rejected"] += 1
         info["objective"].append((before, current))
-        errors = quantization_errors(cores, rows, multi, xp)
         multi, errors = _keep_nearer(cores, rows, multi, assign_nearest(cores, rows, xp), xp)
         history.append(to_floats(xp.mean(errors))[0])
     info["empty_leaves"].append(_count_empty(cores, multi, xp))
     info["seconds"] = time.perf_counter() - start
     return tuple(cores), info
-
-
-def _count_empty(cores, multi, xp) -> int:
-    mode_sizes = tuple(int(c.shape[1]) for c in cores)
-    used = np.unique(to_numpy(_multi_to_flat(multi, mode_sizes, xp))).size
-    return math.prod(mode_sizes) - used
