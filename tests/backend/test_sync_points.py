@@ -125,6 +125,20 @@ def test_search_reads_per_chunk_not_per_query(scan, budget):
         assert [reads[c] - 1 for c in (30, 60, 120)] == [4, 2, 1], reads
 
 
+@pytest.mark.parametrize("scan", ["gather", "lists"])
+def test_search_off_numpy_never_projects_by_prefix(scan):
+    # n_1 = 16 >= 4 x beam 2 would group the queries by prefix on NumPy (a host read
+    # per chunk); on any other backend the beam keeps its one product and reads nothing.
+    index, Q = _index(400, 4, (16, 4), (3,), 0, strict)
+    reads = {}
+    for chunk in (30, 120):
+        with count_host_reads() as counter:
+            index.search(Q, 5, beam=2, chunk_size=chunk, scan=scan, n_probe=3)
+        reads[chunk] = counter["reads"]
+    assert [reads[c] - 1 for c in (30, 120)] == [4, 1], reads
+    assert index.last_search_stats["projections_per_query"] == 16 * 3
+
+
 def test_search_reads_do_not_grow_with_queries():
     index, Q = _index(400, 4, (4, 8), (3,), 1, strict)
     index.search(Q, 5, beam=4, n_probe=3)  # the first search reads the bucket count once

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from tt_ref._backend import topk_smallest
 from tt_ref._backend._neighbors import squared_distances
 from tt_ref.cloud._point_cloud import TTPointCloud
-from tt_ref.search._beam import BeamTables, beam_search, centre_sq_distances, nearest_leaf
+from tt_ref.search._beam import BeamTables, beam_search, centre_sq_distances, nearest_leaf, projects_by_prefix
 
 
 def _cloud(dim, mode_sizes, ranks, seed, xp, dtype):
@@ -61,6 +61,41 @@ def test_full_beam_reaches_every_leaf_in_order(xp, dtype, config):
     expected_centres = mode_sizes[0] + sum(
         min(n_points, int(np.prod(mode_sizes[:m]))) * mode_sizes[m] for m in range(1, len(mode_sizes)))
     assert scores.n_centres == expected_centres
+    assert tables.cost(n_points, by_prefix=False)["centres"] == expected_centres
+
+
+@given(_configs(), st.integers(1, 4))
+def test_projection_by_prefix_equals_the_full_product(xp, dtype, config, beam):
+    """§Search: projecting only the kept level-1 prefixes gives the full product's distances and leaves."""
+    dim, mode_sizes, ranks, seed = config
+    cloud = _cloud(dim, mode_sizes, ranks, seed, xp, dtype)
+    tables = BeamTables.from_cloud(cloud)
+    Q = to_xp(np.random.default_rng(seed + 3).standard_normal((5, dim)), xp, dtype)
+    full = beam_search(tables, Q, beam, xp=xp)
+    kept = beam_search(tables, Q, beam, xp=xp, by_prefix=True)
+    ref = to_np(squared_distances(Q, cloud.all_points()))
+    bound = 100 * eps_of(dtype) * (1 + float(np.max(ref)))
+    assert np.max(np.abs(to_np(kept.d) - to_np(full.d)), initial=0.0) <= bound
+    if len(mode_sizes) == 2:  # the kept prefixes come from level 1, computed alike
+        assert np.array_equal(to_np(kept.prefix), to_np(full.prefix))
+    # The counts are what the cost model says, and the projections shrink to the kept prefixes.
+    for scores, by_prefix in ((full, False), (kept, True)):
+        cost = tables.cost(beam, by_prefix=by_prefix)
+        assert (scores.n_centres, scores.n_projections) == (cost["centres"], cost["projections"])
+    if len(mode_sizes) > 1:
+        r_1 = ranks[0]
+        assert kept.n_projections == min(beam, mode_sizes[0]) * r_1 <= full.n_projections == mode_sizes[0] * r_1
+
+
+def test_cost_counts_multiply_adds_over_dim():
+    """§Search stats: distance equivalents are the beam's multiply-adds over ``D``."""
+    tables = BeamTables.from_cloud(TTPointCloud.random(7, (8, 5, 3), (4, 2), seed=0))
+    # Level 1: 8 centres + 2 x 4 projections (kept) or 8 x 4 (all); level 2: 2 x 5 centres of
+    # r_1 = 4; carrying L^T q down: 2 kept x 4 x 2; level 3: 2 x 3 centres of r_2 = 2.
+    macs = 2 * 5 * 4 + 2 * 4 * 2 + 2 * 3 * 2
+    assert tables.cost(2, by_prefix=True) == {"centres": 8 + 10 + 6, "projections": 8, "equivalents": 16 + macs / 7}
+    assert tables.cost(2, by_prefix=False)["equivalents"] == 40 + macs / 7
+    assert projects_by_prefix(8, 2) and not projects_by_prefix(8, 4) and not projects_by_prefix(4, 8)
 
 
 @given(_configs(), st.integers(1, 4))

@@ -150,3 +150,30 @@ def test_faiss_scan_follows_the_lists_and_refuses_what_it_cannot_do():
     wide.add(X.astype(np.float64))
     with pytest.raises(ArgumentValueError, match="float32 NumPy"):
         wide.search(Q.astype(np.float64), 2, scan="faiss")
+
+
+@given(st.integers(1, 4), st.integers(1, 300), st.integers(0, 2**16))
+def test_projection_by_prefix_on_numpy_returns_the_full_products_results(beam, n_candidates, seed):
+    """§Search step 1: NumPy projects the kept prefixes only (n_1 >= 4 beam); array_api_strict projects all.
+
+    Same ids and distances up to rounding; the stats count what each did.
+    """
+    strict = pytest.importorskip("array_api_strict")
+    rng = np.random.default_rng(seed)
+    cloud = TTPointCloud.random(5, (16, 4), (3,), seed=seed)
+    index = TTIndex.from_point_cloud(cloud)
+    X = rng.standard_normal((500, 5))
+    index.add(X)
+    Q = rng.standard_normal((40, 5))
+    d1, i1 = index.search(Q, 5, beam=beam, n_candidates=n_candidates)
+    on_strict = index.to_backend("array_api_strict")
+    d2, i2 = on_strict.search(strict.asarray(Q), 5, beam=beam, n_candidates=n_candidates)
+    assert index.last_search_stats["projections_per_query"] == min(beam, 16) * 3
+    assert on_strict.last_search_stats["projections_per_query"] == 16 * 3
+    d2, i2 = to_np(d2), to_np(i2)
+    scale = 1 + float(np.max(np.sum(X ** 2, axis=1)))
+    assert np.array_equal(np.isinf(d1), np.isinf(d2))
+    finite = np.isfinite(d1)
+    assert np.max(np.abs(d1[finite] - d2[finite]), initial=0.0) <= 100 * eps_of("float64") * scale
+    differ = (i1 != i2) & finite
+    assert np.all(np.abs(d1[differ] - d2[differ]) <= 100 * eps_of("float64") * scale)

@@ -166,7 +166,8 @@ def model_check(row, index, reference, Q, args) -> dict:
     stats = reference[0].last_search_stats
     per_distance = reference[2]["search_s"] / (Q.shape[0] * stats["distance_computations_per_query"])
     model = sizing_model(index.ntotal, index.dim, n_shards=index.n_shards, n_buckets=int(index.bucket_sizes().size),
-                         n_candidates=int(round(stats["candidates_per_query"])), centres=int(stats["centres_per_query"]),
+                         n_candidates=int(round(stats["candidates_per_query"])),
+                         centres=int(round(stats["distance_computations_per_query"] - stats["candidates_per_query"])),
                          seconds_per_distance=per_distance, n_workers=row["workers"], k=args.k, batch=args.batch,
                          shards_per_query=row["shards_per_query"], buckets_per_query=row["buckets_per_query"],
                          scheduler_seconds_per_batch=max(row["batch_overhead_ms"], 0.0) / 1000.0)

@@ -25,13 +25,13 @@ from ..search._beam import BeamTables
 from ..search._checks import check_search_arguments, check_vectors
 from ..search._config import resolve_config
 from ..search._index import TTIndex
+from ..search._scan import search_stats
 from . import _graphs
 from ._client import get_client, require_dask, worker_addresses
 from ._errors import ShardedIndexError
 from ._ledger import Ledger, host_ids
 from ._plan import LAYOUTS, Router
 from ._sample import as_dask_array, training_sample
-from ._sizing import centres_per_query
 
 __all__ = ["ShardedIndex"]
 
@@ -248,9 +248,8 @@ class ShardedIndex:
         xp = base.xp
         n_q = max(Q.shape[0], 1)
         n_cand = sum(b[2] for b in batches)
-        centres = centres_per_query(self._index.mode_sizes, beam)
-        self.last_search_stats = {"candidates_per_query": n_cand / n_q, "centres_per_query": centres,
-                                  "distance_computations_per_query": n_cand / n_q + centres,
+        # The shards' beam projects every level-1 prefix (no host read inside a task).
+        self.last_search_stats = {**search_stats(base._tables, beam, False, n_cand / n_q),
                                   "batches": len(batches), "seconds": time.perf_counter() - start}
         if not batches:
             return xp.zeros((0, k), dtype=self.cloud.dtype), xp.zeros((0, k), dtype=xp.int64)

@@ -52,7 +52,8 @@ def sizing_model(n_vectors: int, dim: int, *, n_shards: int, n_buckets: int, n_c
     n_shards, n_buckets : int
         Shards ``S`` and leaf buckets ``P``.
     n_candidates, centres : int
-        Vectors re-ranked and centre distances evaluated per query.
+        Vectors re-ranked and the beam's work per query, in distances (the search's
+        ``distance_computations_per_query`` less its candidates).
     seconds_per_distance : float
         Measured in memory, one thread (search seconds / distance computations).
     n_workers : int

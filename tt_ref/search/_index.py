@@ -74,8 +74,10 @@ class TTIndex:
     ----------
     last_search_stats : dict
         Filled by every ``search``: ``candidates_per_query`` (vectors re-ranked, mean),
-        ``centres_per_query`` (centre distances evaluated) and
-        ``distance_computations_per_query`` (their sum).
+        ``centres_per_query`` (centre distances evaluated), ``projections_per_query``
+        (``D``-dimensional dot products of the level-1 projection ``L^T q``) and
+        ``distance_computations_per_query``: the candidates plus the beam's multiply-adds
+        over ``D``, in the unit of a flat quantizer's distance count.
 
     Examples
     --------

@@ -21,11 +21,11 @@ from __future__ import annotations
 import math
 
 from .._backend import backend_name, to_ints, to_numpy, topk_smallest
-from ._beam import beam_search, take_rows
+from ._beam import beam_search, projects_by_prefix, take_rows
 from ._config import chunk_budget, row_chunks
 from ._faiss import scan_faiss
 
-__all__ = ["search_batches", "select_leaves", "scan_gather", "scan_lists", "smallest_columns"]
+__all__ = ["search_batches", "search_stats", "select_leaves", "scan_gather", "scan_lists", "smallest_columns"]
 
 
 def search_batches(Q, tables, lists, k: int, *, beam: int, n_probe, n_candidates, scan: str, allowed, chunk_size,
@@ -55,10 +55,13 @@ def search_batches(Q, tables, lists, k: int, *, beam: int, n_probe, n_candidates
         chunks = row_chunks(Q.shape[0], per_row, budget)
     else:
         chunks = ((s, min(s + chunk_size, Q.shape[0])) for s in range(0, Q.shape[0], chunk_size))
-    out_d, out_i, n_cand, n_centres = [], [], 0, 0
+    # On NumPy a host read is free, so the beam may group the queries by prefix; elsewhere
+    # it keeps the one-product path, which reads nothing (specs/gpu.md §Sync points).
+    by_prefix = backend_name(xp) == "numpy" and projects_by_prefix(tables.mode_sizes[0], beam)
+    out_d, out_i, n_cand = [], [], 0
     for start, stop in chunks:
         q = Q[start:stop, :]
-        scores = beam_search(tables, q, beam, xp=xp)
+        scores = beam_search(tables, q, beam, xp=xp, by_prefix=by_prefix)
         leaves, take = select_leaves(scores, lists, n_probe=n_probe, n_candidates=n_candidates, xp=xp)
         if scan == "gather":
             d, ids, n_c = scan_gather(q, leaves, take, lists, allowed, k, budget=budget, xp=xp)
@@ -69,13 +72,24 @@ def search_batches(Q, tables, lists, k: int, *, beam: int, n_probe, n_candidates
         out_d.append(d)
         out_i.append(ids)
         n_cand += n_c
-        n_centres += scores.n_centres * (stop - start)
     n_q = max(Q.shape[0], 1)
-    stats = {"candidates_per_query": n_cand / n_q, "centres_per_query": n_centres / n_q,
-             "distance_computations_per_query": (n_cand + n_centres) / n_q}
+    stats = search_stats(tables, beam, by_prefix, n_cand / n_q)
     if not out_d:
         return xp.zeros((0, k), dtype=lists.dtype), xp.zeros((0, k), dtype=xp.int64), stats
     return xp.concat(out_d, axis=0), xp.concat(out_i, axis=0), stats
+
+
+def search_stats(tables, beam: int, by_prefix: bool, candidates: float) -> dict:
+    """``last_search_stats`` of a search: the beam's work plus the vectors re-ranked.
+
+    ``distance_computations_per_query`` is in ``D``-dimensional distances (``D``
+    multiply-adds each), the unit of a flat quantizer's count: the candidates, plus the
+    beam's :meth:`~tt_ref.search._beam.BeamTables.cost` equivalents.
+    """
+    cost = tables.cost(beam, by_prefix=by_prefix)
+    return {"candidates_per_query": candidates, "centres_per_query": float(cost["centres"]),
+            "projections_per_query": float(cost["projections"]),
+            "distance_computations_per_query": candidates + cost["equivalents"]}
 
 
 # --------------------------------------------------------------------------- leaves
