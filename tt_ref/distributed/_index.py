@@ -25,7 +25,7 @@ from ..search._beam import BeamTables
 from ..search._checks import check_search_arguments, check_vectors
 from ..search._config import resolve_config
 from ..search._index import TTIndex
-from ..search._scan import search_stats
+from ..search._scan import projects_kept_prefixes, search_stats
 from . import _graphs
 from ._client import get_client, require_dask, worker_addresses
 from ._errors import ShardedIndexError
@@ -248,8 +248,8 @@ class ShardedIndex:
         xp = base.xp
         n_q = max(Q.shape[0], 1)
         n_cand = sum(b[2] for b in batches)
-        # The shards' beam projects every level-1 prefix (no host read inside a task).
-        self.last_search_stats = {**search_stats(base._tables, beam, False, n_cand / n_q),
+        by_prefix = projects_kept_prefixes(base._tables, beam, base.xp)  # as plan_batch decides
+        self.last_search_stats = {**search_stats(base._tables, beam, by_prefix, n_cand / n_q),
                                   "batches": len(batches), "seconds": time.perf_counter() - start}
         if not batches:
             return xp.zeros((0, k), dtype=self.cloud.dtype), xp.zeros((0, k), dtype=xp.int64)

@@ -24,7 +24,7 @@ from ..search._assign import assign_buckets
 from ..search._beam import beam_search, take_rows
 from ..search._checks import check_vectors
 from ..search._config import chunk_budget
-from ..search._scan import scan_gather, scan_lists, select_leaves
+from ..search._scan import projects_kept_prefixes, scan_gather, scan_lists, select_leaves
 
 __all__ = ["Router", "assign_block", "bucket_histogram", "split_block", "BucketCounts", "SearchState", "ShardWork",
            "ShardResult", "plan_batch", "scan_shard", "scan_group", "combine_results", "merge_results", "LAYOUTS"]
@@ -178,7 +178,7 @@ def plan_batch(state: SearchState, q, *, beam: int, n_probe, n_candidates, group
     ``works[g]`` is the tuple of the works of group ``g``'s shards.
     """
     xp = array_namespace(q)
-    scores = beam_search(state.tables, q, beam, xp=xp)
+    scores = beam_search(state.tables, q, beam, xp=xp, by_prefix=projects_kept_prefixes(state.tables, beam, xp))
     leaves, take = select_leaves(scores, state.counts, n_probe=n_probe, n_candidates=n_candidates, xp=xp)
     bounds = state.bounds
     works = []

@@ -25,7 +25,7 @@ from ._beam import beam_search, projects_by_prefix, take_rows
 from ._config import chunk_budget, row_chunks
 from ._faiss import scan_faiss
 
-__all__ = ["search_batches", "search_stats", "select_leaves", "scan_gather", "scan_lists", "smallest_columns"]
+__all__ = ["search_batches", "search_stats", "projects_kept_prefixes", "select_leaves", "scan_gather", "scan_lists", "smallest_columns"]
 
 
 def search_batches(Q, tables, lists, k: int, *, beam: int, n_probe, n_candidates, scan: str, allowed, chunk_size,
@@ -55,9 +55,7 @@ def search_batches(Q, tables, lists, k: int, *, beam: int, n_probe, n_candidates
         chunks = row_chunks(Q.shape[0], per_row, budget)
     else:
         chunks = ((s, min(s + chunk_size, Q.shape[0])) for s in range(0, Q.shape[0], chunk_size))
-    # On NumPy a host read is free, so the beam may group the queries by prefix; elsewhere
-    # it keeps the one-product path, which reads nothing (specs/gpu.md §Sync points).
-    by_prefix = backend_name(xp) == "numpy" and projects_by_prefix(tables.mode_sizes[0], beam)
+    by_prefix = projects_kept_prefixes(tables, beam, xp)
     out_d, out_i, n_cand = [], [], 0
     for start, stop in chunks:
         q = Q[start:stop, :]
@@ -77,6 +75,16 @@ def search_batches(Q, tables, lists, k: int, *, beam: int, n_probe, n_candidates
     if not out_d:
         return xp.zeros((0, k), dtype=lists.dtype), xp.zeros((0, k), dtype=xp.int64), stats
     return xp.concat(out_d, axis=0), xp.concat(out_i, axis=0), stats
+
+
+def projects_kept_prefixes(tables, beam: int, xp) -> bool:
+    """Whether this search's beam projects only the kept level-1 prefixes.
+
+    On NumPy a host read is free, so the beam groups the queries by prefix when
+    :func:`~tt_ref.search._beam.projects_by_prefix` says it pays; elsewhere it keeps the
+    one-product path, which reads nothing (specs/gpu.md §Sync points).
+    """
+    return backend_name(xp) == "numpy" and projects_by_prefix(tables.mode_sizes[0], beam)
 
 
 def search_stats(tables, beam: int, by_prefix: bool, candidates: float) -> dict:
