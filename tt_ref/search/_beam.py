@@ -165,7 +165,7 @@ class LeafScores:
 
 
 def projects_by_prefix(n_1: int, beam: int) -> bool:
-    """Whether a host-side search projects only the kept level-1 prefixes (``n_1 >= 4 beam``).
+    """Whether a NumPy search projects only the kept level-1 prefixes (``n_1 >= 4 beam``).
 
     The full product ``q @ G_1`` costs ``n_1 r_1`` dot products of length ``D`` per query,
     about a flat IVF's whole coarse step when ``n_1 r_1`` is near its list count; the kept
@@ -185,9 +185,9 @@ def beam_search(tables: BeamTables, q, beam: int, *, xp, by_prefix: bool = False
     query, ``n_1`` with one level).
 
     ``by_prefix=True`` computes ``L^T q`` for the kept level-1 prefixes only, one product
-    per distinct prefix (one host read; for the host-side scans, see
+    per distinct prefix (one host read: searches take it on NumPy, see
     :func:`projects_by_prefix`); otherwise one product over all ``n_1`` prefixes (no host
-    read: the GPU path). Both give the same numbers up to rounding.
+    read: every other backend). Both give the same numbers up to rounding.
     """
     n_q = q.shape[0]
     k_levels = len(tables.mode_sizes)
