@@ -73,11 +73,9 @@ class TTIndex:
     Attributes
     ----------
     last_search_stats : dict
-        Filled by every ``search``: ``candidates_per_query`` (vectors re-ranked, mean),
-        ``centres_per_query`` (centre distances evaluated), ``projections_per_query``
-        (``D``-dimensional dot products of the level-1 projection ``L^T q``) and
-        ``distance_computations_per_query``: the candidates plus the beam's multiply-adds
-        over ``D``, in the unit of a flat quantizer's distance count.
+        Filled by every ``search``: ``candidates_per_query``, ``centres_per_query``,
+        ``projections_per_query`` (dot products of ``L^T q``) and
+        ``distance_computations_per_query`` (in ``D``-dimensional distances; specs/index.md).
 
     Examples
     --------
