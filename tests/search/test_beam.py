@@ -21,6 +21,14 @@ def _cloud(dim, mode_sizes, ranks, seed, xp, dtype):
     return TTPointCloud([to_xp(to_np(c), xp) for c in cloud.cores])
 
 
+def _setup(config, xp, dtype, n_queries, query_seed_offset):
+    """The cloud, its tables and ``n_queries`` Gaussian queries of one drawn configuration."""
+    dim, mode_sizes, ranks, seed = config
+    cloud = _cloud(dim, mode_sizes, ranks, seed, xp, dtype)
+    Q = to_xp(np.random.default_rng(seed + query_seed_offset).standard_normal((n_queries, dim)), xp, dtype)
+    return cloud, BeamTables.from_cloud(cloud), Q
+
+
 @st.composite
 def _configs(draw):
     n_levels = draw(st.integers(1, 3))
@@ -33,9 +41,7 @@ def _configs(draw):
 def test_tables_give_centre_distances(xp, dtype, config):
     """§Centres: factorized distances to every level's centres equal the explicit ones (prefix means)."""
     dim, mode_sizes, ranks, seed = config
-    cloud = _cloud(dim, mode_sizes, ranks, seed, xp, dtype)
-    tables = BeamTables.from_cloud(cloud)
-    Q = to_xp(np.random.default_rng(seed).standard_normal((4, dim)), xp, dtype)
+    cloud, tables, Q = _setup(config, xp, dtype, 4, 0)
     for level in range(1, len(mode_sizes) + 1):
         ref = to_np(squared_distances(Q, cloud.centroids(level)))
         got = to_np(centre_sq_distances(tables, Q, level, xp=xp))
@@ -47,9 +53,7 @@ def test_tables_give_centre_distances(xp, dtype, config):
 def test_full_beam_reaches_every_leaf_in_order(xp, dtype, config):
     """§Search: a beam covering every prefix returns every leaf once, with its exact distance."""
     dim, mode_sizes, ranks, seed = config
-    cloud = _cloud(dim, mode_sizes, ranks, seed, xp, dtype)
-    tables = BeamTables.from_cloud(cloud)
-    Q = to_xp(np.random.default_rng(seed + 1).standard_normal((3, dim)), xp, dtype)
+    cloud, tables, Q = _setup(config, xp, dtype, 3, 1)
     n_points = cloud.n_points
     scores = beam_search(tables, Q, n_points, xp=xp)
     columns = to_xp(np.tile(np.arange(scores.d.shape[1]), (3, 1)), xp)
@@ -68,9 +72,7 @@ def test_full_beam_reaches_every_leaf_in_order(xp, dtype, config):
 def test_projection_by_prefix_equals_the_full_product(xp, dtype, config, beam):
     """§Search: projecting only the kept level-1 prefixes gives the full product's distances and leaves."""
     dim, mode_sizes, ranks, seed = config
-    cloud = _cloud(dim, mode_sizes, ranks, seed, xp, dtype)
-    tables = BeamTables.from_cloud(cloud)
-    Q = to_xp(np.random.default_rng(seed + 3).standard_normal((5, dim)), xp, dtype)
+    cloud, tables, Q = _setup(config, xp, dtype, 5, 3)
     full = beam_search(tables, Q, beam, xp=xp)
     kept = beam_search(tables, Q, beam, xp=xp, by_prefix=True)
     ref = to_np(squared_distances(Q, cloud.all_points()))
@@ -102,9 +104,7 @@ def test_cost_counts_multiply_adds_over_dim():
 def test_beam_keeps_the_nearest_prefixes(xp, dtype, config, beam):
     """§Search: each level keeps the ``beam`` nearest children of the kept prefixes (checked at the leaves)."""
     dim, mode_sizes, ranks, seed = config
-    cloud = _cloud(dim, mode_sizes, ranks, seed, xp, dtype)
-    tables = BeamTables.from_cloud(cloud)
-    Q = to_xp(np.random.default_rng(seed + 2).standard_normal((3, dim)), xp, dtype)
+    cloud, tables, Q = _setup(config, xp, dtype, 3, 2)
     scores = beam_search(tables, Q, beam, xp=xp)
     width = 1 if len(mode_sizes) == 1 else min(beam, int(np.prod(mode_sizes[:-1])))
     assert scores.d.shape == (3, mode_sizes[-1] * (width if len(mode_sizes) > 1 else 1))
